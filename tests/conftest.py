@@ -1,0 +1,32 @@
+"""Test-wide setup: make this checkout importable as ``ansible_collections.hpcdl.gpu``.
+
+The repository root is the collection root. Ansible (and Python imports in unit tests) find a
+collection only under ``<path>/ansible_collections/<namespace>/<name>``, so a link to the checkout
+is kept in a folder outside the tree (no link loop for linters that walk the tree) and that folder
+is put first on ``sys.path`` and on ``ANSIBLE_COLLECTIONS_PATH``.
+"""
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _collection_root() -> Path:
+    tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    base = Path(tempfile.gettempdir()) / f"hpcdl-gpu-collections-{tag}"
+    ns = base / "ansible_collections" / "hpcdl"
+    ns.mkdir(parents=True, exist_ok=True)
+    link = ns / "gpu"
+    if not (link.is_symlink() and link.resolve() == ROOT):
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(ROOT, target_is_directory=True)
+    return base
+
+
+COLLECTIONS_BASE = _collection_root()
+sys.path.insert(0, str(COLLECTIONS_BASE))
+os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_BASE)
