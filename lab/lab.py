@@ -193,6 +193,36 @@ def ensure_image():
     return tag
 
 
+# --------------------------------------------------------------------------- artifacts
+def build_artifacts():
+    """Run each lab/artifacts/<name>.sh once per version of its recipe; return the outputs.
+
+    A recipe is called as `<name>.sh OUTDIR` and writes what the internet host serves under
+    /<name>/ (a test VPN bundle, source tarballs, package repositories, image archives).
+    Outputs are cached in .lab/cache/ by the hash of the recipe and of lab/artifacts/<name>/.
+    """
+    recipes = sorted((LAB_DIR / "artifacts").glob("*.sh"))
+    outputs = []
+    for recipe in recipes:
+        name = recipe.stem
+        digest = hashlib.sha256(recipe.read_bytes())
+        extra = LAB_DIR / "artifacts" / name
+        if extra.is_dir():
+            for path in sorted(p for p in extra.rglob("*") if p.is_file()):
+                digest.update(str(path.relative_to(extra)).encode())
+                digest.update(path.read_bytes())
+        out = LAB_HOME / "cache" / "artifacts" / f"{name}-{digest.hexdigest()[:12]}" / name
+        if not out.is_dir():
+            say(f"building lab artifact {name!r} ({recipe.relative_to(ROOT)})")
+            tmp = out.with_name(name + ".partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            run(["bash", str(recipe), str(tmp)])
+            tmp.rename(out)
+        outputs.append(out)
+    return outputs
+
+
 # --------------------------------------------------------------------------- topology
 class Lab:
     def __init__(self, name):
@@ -283,6 +313,11 @@ class Lab:
             time.sleep(0.5)
         raise LabError(f"{host}: sshd did not start within 60 s (docker logs {name})")
 
+    def use_lab_dns(self, host, internet_ip):
+        """A gpu node resolves names through the internet host: only once it has egress."""
+        engine("exec", self.container(host), "sh", "-c",
+               'printf "nameserver %s\\n" "$1" > /etc/resolv.conf', "sh", internet_ip)
+
     def authorize(self, host):
         pub = (self.dir / "id_ed25519.pub").read_text()
         script = ("install -d -m 0700 /root/.ssh && "
@@ -294,8 +329,14 @@ class Lab:
         return engine("inspect", "--format", fmt, self.container(host)).stdout.strip()
 
     def write_www(self):
+        """The internet host's document root: the probe page and every built artifact."""
         www = self.dir / "www"
         www.mkdir(parents=True, exist_ok=True)
+        for built in build_artifacts():
+            target = www / built.name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(built, target)
         token = hashlib.sha256(f"{self.name}:{time.time()}".encode()).hexdigest()[:16]
         probe = www / "probe.html"
         if not probe.exists():
@@ -339,6 +380,7 @@ class Lab:
         }
         for host in wanted[2:]:
             state["hosts"][host] = {"private_ip": self.address(host, self.private_net)}
+            self.use_lab_dns(host, state["hosts"]["internet"]["public_ip"])
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
         self.write_ssh_files(state)
         self.wait_ssh(state)

@@ -2,7 +2,7 @@
 
 The repository root is the collection root. Ansible (and Python imports in unit tests) find a
 collection only under ``<path>/ansible_collections/<namespace>/<name>``, so a link to the checkout
-is kept in a folder outside the tree (no link loop for linters that walk the tree) and that folder
+is kept in .venv/collections (ignored by every tool that walks the tree) and that folder
 is put first on ``sys.path`` and on ``ANSIBLE_COLLECTIONS_PATH``.
 """
 import hashlib
@@ -15,8 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _collection_root() -> Path:
-    tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
-    base = Path(tempfile.gettempdir()) / f"hpcdl-gpu-collections-{tag}"
+    # The same place `make venv` links it (ansible.cfg's collections_path); outside the venv
+    # (a bare `pytest` run) a temporary folder serves.
+    venv = ROOT / ".venv"
+    if venv.is_dir():
+        base = venv / "collections"
+    else:
+        tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+        base = Path(tempfile.gettempdir()) / f"hpcdl-gpu-collections-{tag}"
     ns = base / "ansible_collections" / "hpcdl"
     ns.mkdir(parents=True, exist_ok=True)
     link = ns / "gpu"
@@ -30,3 +36,6 @@ def _collection_root() -> Path:
 COLLECTIONS_BASE = _collection_root()
 sys.path.insert(0, str(COLLECTIONS_BASE))
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_BASE)
+# Tools of the virtual environment this pytest runs from (molecule, ansible-playbook, and the
+# pytest that Molecule's testinfra verifier calls) come first on PATH.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

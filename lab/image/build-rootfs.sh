@@ -13,7 +13,7 @@ work=$(mktemp -d /var/tmp/hpcdl-lab-rootfs.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rootfs=$work/rootfs
 
-packages=python3,python3-apt,sudo,openssh-server,iproute2,iputils-ping,curl,ca-certificates,systemd,systemd-sysv,dbus,iptables,procps,kmod,gnupg,less
+packages=python3,python3-apt,sudo,openssh-server,iproute2,iputils-ping,curl,ca-certificates,systemd,systemd-sysv,dbus,iptables,procps,kmod,gnupg,less,dnsmasq-base
 debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -n 30 "$work/debootstrap.log" >&2
   echo "debootstrap from $mirror failed (log above)" >&2

@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # Host keys are made per container at first boot (lab-ssh-hostkeys.service), never shared.
 rm -f /etc/ssh/ssh_host_*
-systemctl enable ssh.service lab-ssh-hostkeys.service lab-www.service >/dev/null 2>&1
+systemctl enable ssh.service lab-ssh-hostkeys.service lab-www.service lab-dns.service >/dev/null 2>&1
 
 # Units that have no place in a container.
 systemctl mask systemd-udevd.service systemd-udevd-kernel.socket systemd-udevd-control.socket \

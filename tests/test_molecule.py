@@ -1,0 +1,83 @@
+"""Every Molecule scenario, one pytest test each, so that the test run counts them.
+
+The steps run one by one (converge with its create and prepare, idempotence, check, verify;
+destroy always)
+so that this test can assert what Molecule itself does not: the check-mode pass on the converged
+hosts reports no change, and `lab down` leaves nothing behind. Each step's output goes to
+artifacts/molecule/<scenario>.log; a failure quotes its tail.
+"""
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+LOGS = ROOT / "artifacts" / "molecule"
+TIMINGS = []  # (scenario, step, seconds), printed in the terminal summary
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+class Step:
+    def __init__(self, scenario):
+        self.scenario = scenario
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.log = LOGS / f"{scenario}.log"
+        self.log.write_text("")
+
+    def __call__(self, action):
+        started = time.monotonic()
+        proc = subprocess.run(
+            ["molecule", action, "-s", self.scenario],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+            env=dict(os.environ, PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1"),
+        )
+        elapsed = time.monotonic() - started
+        TIMINGS.append((self.scenario, action, elapsed))
+        output = proc.stdout + proc.stderr
+        with self.log.open("a") as log:
+            log.write(f"\n===== molecule {action} -s {self.scenario} ({elapsed:.1f} s, rc={proc.returncode})\n")
+            log.write(output)
+        if proc.returncode != 0:
+            tail = "\n".join(output.splitlines()[-60:])
+            pytest.fail(f"molecule {action} -s {self.scenario} failed (rc={proc.returncode}); "
+                        f"full log: {self.log}\n{tail}", pytrace=False)
+        return output
+
+
+def leftovers(lab):
+    """What a lab left on this machine: containers, networks, host firewall rules, state."""
+    found = []
+    for kind in (["ps", "-aq"], ["network", "ls", "-q"]):
+        out = subprocess.run(["docker", *kind, "--filter", f"label=hpcdl.lab={lab}"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        found += [f"{kind[0]} {x}" for x in out]
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    found += [f"rule {line}" for line in rules.splitlines() if f"hpcdl-lab:{lab}\"" in line]
+    if (ROOT / ".lab" / lab).exists():
+        found.append(f"state folder .lab/{lab}")
+    procs = subprocess.run(["pgrep", "-af", f".lab/{lab}/"], capture_output=True, text=True).stdout
+    found += [f"process {line}" for line in procs.splitlines()]
+    return found
+
+
+@pytest.mark.molecule
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario(scenario):
+    step = Step(scenario)
+    lab = f"mol-{scenario}"
+    step("destroy")
+    try:
+        step("converge")  # create, prepare, converge
+        step("idempotence")
+        output = step("check")
+        recap = RECAP.findall(output)
+        assert recap, "the check-mode pass printed no PLAY RECAP"
+        changed = {host: int(c) for host, c, _, _ in recap if int(c)}
+        assert not changed, f"check mode on the converged hosts reports changes: {changed}"
+        step("verify")
+    finally:
+        step("destroy")
+    assert leftovers(lab) == [], f"lab {lab} left things behind"
