@@ -10,7 +10,7 @@ GPUS ?= 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(VENV)/collections
 
-.PHONY: help venv demo lab-up lab-down lab-status test lint unit molecule clean
+.PHONY: help venv deps demo lab-up lab-down lab-status test clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -25,12 +25,22 @@ $(BIN)/.installed: requirements.txt
 	$(BIN)/pip install -q -r requirements.txt
 	@touch $@
 
+# ansible-test sanity runs with --local from a virtual environment of its own, holding the
+# exact requirements ansible-test pins (so it never needs to bootstrap pip from the network).
+SANITY_REQS = $(VENV)/lib/python*/site-packages/ansible_test/_data/requirements/sanity.*.txt
+$(VENV)-sanity/.installed: $(BIN)/.installed
+	$(PYTHON) -m venv $(VENV)-sanity
+	$(VENV)-sanity/bin/pip install -q --upgrade pip
+	$(VENV)-sanity/bin/pip install -q $$(grep '^ansible-core==' requirements.txt) \
+	  $$(for f in $(SANITY_REQS); do echo -r $$f; done)
+	@touch $@
+
 # This checkout as the collection hpcdl.gpu, for ansible-playbook run from here.
 $(VENV)/collections/ansible_collections/hpcdl/gpu: | $(BIN)/.installed
 	mkdir -p $(VENV)/collections/ansible_collections/hpcdl
 	ln -sfn ../../../.. $@
 
-venv: $(BIN)/.installed $(VENV)/collections/ansible_collections/hpcdl/gpu
+venv: $(BIN)/.installed $(VENV)-sanity/.installed $(VENV)/collections/ansible_collections/hpcdl/gpu
 
 lab-up: venv
 	$(BIN)/python lab/lab.py up --name $(LAB) --gpus $(GPUS) --inventory inventories/lab/hosts.yml
@@ -45,8 +55,17 @@ lab-status:
 demo: lab-up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
 
-test: venv
+# What the tests need beyond Python: the container engine (installed and started if missing,
+# privileged containers probed), the lab's base image (built once, cached), shellcheck for
+# ansible-test sanity.
+deps: venv
+	$(BIN)/python lab/lab.py engine
+	@command -v shellcheck >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+	  && { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null; } \
+	  || echo "shellcheck not installed: ansible-test sanity will skip its shell checks"; }
+
+test: deps
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 clean: lab-down
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV)-sanity

@@ -45,7 +45,7 @@ class LabError(Exception):
 
 
 def run(args, check=True, capture=True, **kwargs):
-    proc = subprocess.run(args, text=True, capture_output=capture, **kwargs)
+    proc = subprocess.run(args, text=True, capture_output=capture, check=False, **kwargs)
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout or "").strip() if capture else ""
         raise LabError(f"`{' '.join(map(str, args))}` failed ({proc.returncode}): {detail}")
@@ -83,7 +83,7 @@ def ensure_engine():
         say(f"no systemd here: starting {dockerd} in the background (log: {LAB_HOME}/dockerd.log)")
         log = open(LAB_HOME / "dockerd.log", "ab")  # noqa: SIM115 - handed to the daemon
         subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
-    for _ in range(120):
+    for _attempt in range(120):
         if engine_ready():
             return
         time.sleep(0.5)
@@ -117,7 +117,7 @@ def _register_wrapper():
         if pid is None:
             raise LabError("registered the runtime wrapper but found no dockerd to reload.")
         os.kill(pid, 1)  # SIGHUP: dockerd reloads its runtimes without restarting containers
-        for _ in range(40):
+        for _attempt in range(40):
             if WRAPPER_NAME in engine("info", "--format", "{{json .Runtimes}}").stdout:
                 break
             time.sleep(0.25)
@@ -182,8 +182,9 @@ def ensure_image():
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             raise LabError("debootstrap is needed to build the lab's base image: install it.")
         say("installing debootstrap (builds the lab's base image without a registry)")
-        run(["apt-get", "install", "-y", "-q", "debootstrap"],
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run(["apt-get", "update", "-q"], env=env)
+        run(["apt-get", "install", "-y", "-q", "debootstrap"], env=env)
     mirror = host_mirror()
     say(f"building base image {tag} from {mirror} (about 75 s; cached afterwards)")
     started = time.monotonic()
@@ -306,7 +307,7 @@ class Lab:
 
     def wait_ready(self, host):
         name = self.container(host)
-        for _ in range(120):
+        for _attempt in range(120):
             proc = engine("exec", name, "systemctl", "is-active", "ssh.service", check=False)
             if proc.stdout.strip() == "active":
                 return
@@ -325,7 +326,7 @@ class Lab:
         engine("exec", self.container(host), "sh", "-c", script, "sh", pub)
 
     def address(self, host, network):
-        fmt = "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % network
+        fmt = "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}"
         return engine("inspect", "--format", fmt, self.container(host)).stdout.strip()
 
     def write_www(self):
@@ -484,7 +485,7 @@ class Lab:
         """Every host answers over SSH the way Ansible will reach it (gpu nodes through jump)."""
         cfg = self.dir / "ssh_config"
         for host in state["hosts"]:
-            for attempt in range(40):
+            for _attempt in range(40):
                 proc = run(["ssh", "-F", str(cfg), "-o", "BatchMode=yes", host, "true"], check=False)
                 if proc.returncode == 0:
                     break
@@ -511,7 +512,7 @@ def main(argv=None):
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--name", default=os.environ.get("HPCDL_LAB", "demo"),
                         help="the lab's name (default: $HPCDL_LAB or 'demo')")
-    parser = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("engine", parents=[common], help="install/start the engine if needed and probe it")
     sub.add_parser("image", parents=[common], help="build the base image if its recipe changed")

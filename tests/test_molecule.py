@@ -20,6 +20,7 @@ LOGS = ROOT / "artifacts" / "molecule"
 TIMINGS = []  # (scenario, step, seconds), printed in the terminal summary
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
+
 class Step:
     def __init__(self, scenario):
         self.scenario = scenario
@@ -58,7 +59,7 @@ def leftovers(lab):
     found += [f"rule {line}" for line in rules.splitlines() if f"hpcdl-lab:{lab}\"" in line]
     if (ROOT / ".lab" / lab).exists():
         found.append(f"state folder .lab/{lab}")
-    procs = subprocess.run(["pgrep", "-af", f".lab/{lab}/"], capture_output=True, text=True).stdout
+    procs = subprocess.run(["pgrep", "-af", f".lab/{lab}/"], capture_output=True, text=True, check=False).stdout
     found += [f"process {line}" for line in procs.splitlines()]
     return found
 
@@ -75,7 +76,7 @@ def test_scenario(scenario):
         output = step("check")
         recap = RECAP.findall(output)
         assert recap, "the check-mode pass printed no PLAY RECAP"
-        changed = {host: int(c) for host, c, _, _ in recap if int(c)}
+        changed = {entry[0]: int(entry[1]) for entry in recap if int(entry[1])}
         assert not changed, f"check mode on the converged hosts reports changes: {changed}"
         step("verify")
     finally:

@@ -1,0 +1,98 @@
+"""Static checks of the whole tree: linters, ansible-test sanity, the role contracts, the build.
+
+Each is one test so that the closing line counts them; each quotes the tool's findings on failure.
+"""
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
+# Tooling that is not collection content: the lab's own machinery and CI (build_ignore'd too).
+NOT_COLLECTION = ("lab/", ".ci/")
+
+
+def run(args, cwd=ROOT, timeout=1800):
+    proc = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def tracked_files():
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    return [f for f in out.splitlines() if (ROOT / f).is_file()]
+
+
+def test_ansible_lint_production_profile():
+    rc, out = run([BIN / "ansible-lint", "--profile", "production", "--nocolor"])
+    assert rc == 0, out[-6000:]
+
+
+def test_yamllint():
+    rc, out = run([BIN / "yamllint", "--strict", "."])
+    assert rc == 0, out[-6000:]
+
+
+def test_ruff():
+    rc, out = run([BIN / "ruff", "check", "."])
+    assert rc == 0, out[-6000:]
+
+
+def test_target_code_runs_on_python_27_and_36():
+    """Modules and module_utils run on the targets' Python: the seed's CentOS 7 has 2.7."""
+    files = sorted(str(p) for p in ROOT.glob("plugins/module*/*.py"))
+    assert files, "no module code found"
+    rc, out = run([BIN / "vermin", "-t=2.7-", "-t=3.6-", "--no-tips", "--violations",
+                   "--eval-annotations", *files])
+    assert rc == 0, out[-6000:]
+
+
+def test_ansible_test_sanity(tmp_path):
+    """ansible-test sanity on the collection, copied under ansible_collections/hpcdl/gpu."""
+    dest = tmp_path / "ansible_collections" / "hpcdl" / "gpu"
+    for rel in tracked_files():
+        if rel.startswith(NOT_COLLECTION):
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest / rel)
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    # `make venv` builds .venv-sanity with ansible-test's own pinned sanity requirements.
+    ansible_test = ROOT / ".venv-sanity" / "bin" / "ansible-test"
+    rc, out = run([ansible_test, "sanity", "--local", "--color", "no", "--python", python], cwd=dest)
+    findings = [line for line in out.splitlines() if line.startswith(("ERROR", "FATAL"))]
+    assert rc == 0, "\n".join(findings) or out[-6000:]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_specs_match_defaults(role):
+    """Every default is in the role's contract, and every optional spec has a default."""
+    role_dir = ROOT / "roles" / role
+    specs = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    defaults_file = role_dir / "defaults" / "main.yml"
+    defaults = yaml.safe_load(defaults_file.read_text()) or {} if defaults_file.exists() else {}
+    assert set(defaults) - set(options) == set(), "defaults missing from argument_specs"
+    optional = {k for k, v in options.items() if not v.get("required")}
+    assert optional - set(defaults) == set(), "optional variables without a default"
+    for name, spec in options.items():
+        assert spec.get("description"), f"{name} has no description"
+        assert spec.get("type"), f"{name} has no type"
+        assert name.startswith(role + "_"), f"{name} is not prefixed with the role's name"
+
+
+def test_collection_builds_without_tests_or_lab(tmp_path):
+    rc, out = run([BIN / "ansible-galaxy", "collection", "build", "--output-path", tmp_path])
+    assert rc == 0, out
+    (tarball,) = tmp_path.glob("hpcdl-gpu-*.tar.gz")
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+    assert "galaxy.yml" not in names and "MANIFEST.json" in names
+    assert not [n for n in names if n.split("/")[0] in ("lab", "molecule", "tests", ".ci", ".lab")]
+    assert any(n.startswith("playbooks/") for n in names)
