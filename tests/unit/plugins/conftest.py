@@ -1,0 +1,228 @@
+"""Shared helpers for the cuda_compat unit tests.
+
+- ``fixture_text`` / ``fixture_json`` read recorded outputs from tests/unit/fixtures/cuda_compat.
+- ``FakeLibrary`` stands in for a ctypes.CDLL: its functions write into the ctypes buffers and
+  pointers the probe passes, the way libnvidia-ml and libcuda do.
+- ``module_runner`` runs the real module (``main()``) with exit_json/fail_json patched, the host
+  replaced by files under tmp_path and by fake commands and libraries.
+"""
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.hpcdl.gpu.plugins.module_utils import cuda_probe
+from ansible_collections.hpcdl.gpu.plugins.modules import cuda_compat as module_file
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core before 2.19
+    patch_module_args = None
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cuda_compat"
+
+
+def fixture_text(name):
+    return (FIXTURES / name).read_text()
+
+
+def fixture_json(name):
+    return json.loads(fixture_text(name))
+
+
+class FakeFunction:
+    """A C function: records its calls, returns what ``impl`` returns."""
+
+    def __init__(self, impl):
+        self.impl = impl
+        self.calls = []
+
+    def __call__(self, *args):
+        self.calls.append(args)
+        return self.impl(*args)
+
+
+class FakeLibrary:
+    """A loaded shared library with only the given symbols (others raise AttributeError)."""
+
+    def __init__(self, name, **functions):
+        self._name = name
+        for symbol, impl in functions.items():
+            setattr(self, symbol, FakeFunction(impl))
+
+
+def _string_answer(code, value):
+    def impl(buf, size):
+        if value is not None:
+            buf.value = value.encode()
+        return code
+    return impl
+
+
+def _int_answer(code, value):
+    def impl(ref):
+        ref._obj.value = value
+        return code
+    return impl
+
+
+def nvml_library(*, init=0, driver=None, nvml_version=None, cuda=None,
+                 name="libnvidia-ml.so.1", nvml_version_code=0):
+    """A fake libnvidia-ml; ``init`` is what nvmlInit_v2 returns; ``cuda`` like 12020."""
+    functions = {
+        "nvmlInit_v2": lambda: init,
+        "nvmlShutdown": lambda: 0 if init == 0 else 1,
+        "nvmlSystemGetNVMLVersion": _string_answer(nvml_version_code if nvml_version else 1,
+                                                   nvml_version),
+        "nvmlSystemGetDriverVersion": _string_answer(0 if init == 0 and driver else 1,
+                                                     driver if init == 0 else None),
+    }
+    if cuda is not None:  # drivers before 410 have no nvmlSystemGetCudaDriverVersion
+        functions["nvmlSystemGetCudaDriverVersion_v2"] = _int_answer(
+            0 if init == 0 else 1, cuda if init == 0 else 0)
+    return FakeLibrary(name, **functions)
+
+
+def nvml_from_recording(recording):
+    """Replay what the real libnvidia-ml answered (tests/unit/fixtures/.../nvml_*.json)."""
+    code, version = recording["nvmlSystemGetNVMLVersion"]
+    driver_code, driver = recording["nvmlSystemGetDriverVersion"]
+    cuda_code, cuda = recording["nvmlSystemGetCudaDriverVersion_v2"]
+    return FakeLibrary(
+        "libnvidia-ml.so.1",
+        nvmlInit_v2=lambda: recording["nvmlInit_v2"],
+        nvmlShutdown=lambda: 1,
+        nvmlSystemGetNVMLVersion=_string_answer(code, version),
+        nvmlSystemGetDriverVersion=_string_answer(driver_code, driver or None),
+        nvmlSystemGetCudaDriverVersion_v2=_int_answer(cuda_code, cuda),
+    )
+
+
+def libcuda_library(version_code=0, version=0, init=0):
+    return FakeLibrary(
+        "libcuda.so.1",
+        cuDriverGetVersion=_int_answer(version_code, version),
+        cuInit=lambda flags: init,
+    )
+
+
+def loader_for(*libraries):
+    """A replacement for ctypes.CDLL that knows only the given fake libraries."""
+    by_name = {library._name: library for library in libraries}
+
+    def load(name):
+        if name in by_name:
+            return by_name[name]
+        raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+    return load
+
+
+class AnsibleExitJson(Exception):
+    pass
+
+
+class AnsibleFailJson(Exception):
+    pass
+
+
+class ModuleRun:
+    """Result of one module run: ``result`` (dict), ``failed`` (bool), ``warnings``, ``commands``."""
+
+    def __init__(self, result, failed, warnings, commands):
+        self.result = result
+        self.failed = failed
+        self.warnings = warnings
+        self.commands = commands
+
+
+@pytest.fixture
+def module_runner(monkeypatch, tmp_path):
+    """Run plugins/modules/cuda_compat.py main() against a fake host.
+
+    Call it with the module args and keyword arguments describing the host:
+    proc (text of /proc/driver/nvidia/version or None), libraries (fake CDLLs),
+    bins ({name: path}), commands ({basename: (rc, stdout, stderr)}), toolkit (files of the
+    toolkit folder: {relative path: text}).
+    """
+    def run(args, *, proc=None, libraries=(), bins=None, commands=None, toolkit=None,
+            library_dirs=()):
+        proc_path = tmp_path / "proc_driver_nvidia_version"
+        if proc_path.exists():
+            proc_path.unlink()
+        if proc is not None:
+            proc_path.write_text(proc)
+        monkeypatch.setattr(cuda_probe, "PROC_VERSION_PATH", str(proc_path))
+        monkeypatch.setattr(cuda_probe, "_default_loader", loader_for(*libraries))
+        monkeypatch.setattr(cuda_probe, "_loaded_path", lambda fragment: None)
+        monkeypatch.setattr(cuda_probe, "LIBRARY_DIRS", tuple(library_dirs))
+
+        toolkit_dir = tmp_path / "cuda"
+        if toolkit is not None:
+            for relative, text in toolkit.items():
+                target = toolkit_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+        args = dict(args)
+        args.setdefault("toolkit_path", str(toolkit_dir))
+
+        bins = dict(bins or {})
+        commands = dict(commands or {})
+        warnings = []
+        ran = []
+
+        def get_bin_path(self, name, required=False, opt_dirs=None):
+            return bins.get(name)
+
+        def run_command(self, argv, **kwargs):
+            ran.append(list(argv))
+            key = Path(argv[0]).name
+            if key not in commands:
+                raise AssertionError(f"unexpected command {argv!r}")
+            answer = commands[key]
+            return answer(argv) if callable(answer) else answer
+
+        def exit_json(self, **kwargs):
+            raise AnsibleExitJson(kwargs)
+
+        def fail_json(self, **kwargs):
+            raise AnsibleFailJson(kwargs)
+
+        def warn(self, message):
+            warnings.append(message)
+
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+        monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+        monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+        monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
+
+        with _module_args(args):
+            try:
+                module_file.main()
+            except AnsibleExitJson as exc:
+                return ModuleRun(exc.args[0], False, warnings, ran)
+            except AnsibleFailJson as exc:
+                return ModuleRun(exc.args[0], True, warnings, ran)
+        raise AssertionError("the module returned without exit_json or fail_json")
+
+    return run
+
+
+def _module_args(args):
+    if patch_module_args is None:  # ansible-core before 2.19
+        payload = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        return mock.patch.object(basic, "_ANSIBLE_ARGS", payload)
+    return patch_module_args(args)
+
+
+@pytest.fixture
+def fakes():
+    """The helpers above, for tests (conftest modules are not imported by name)."""
+    return SimpleNamespace(
+        text=fixture_text, json=fixture_json, FakeLibrary=FakeLibrary,
+        nvml_library=nvml_library, nvml_from_recording=nvml_from_recording,
+        libcuda_library=libcuda_library, loader_for=loader_for, fixtures=FIXTURES,
+    )
