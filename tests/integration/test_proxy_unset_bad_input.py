@@ -1,0 +1,88 @@
+"""hpcdl.gpu.proxy_unset refuses bad input in its preflight, before anything changes, naming the variable.
+
+Runs against localhost with `-c local --check`: safe even if a check were missing (check mode
+changes nothing), and the assertion that no task after the preflight ran proves it was not.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+PLAY = """\
+- name: Run proxy_unset with bad input
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: hpcdl.gpu.proxy_unset
+"""
+TASK = re.compile(r"^TASK \[hpcdl\.gpu\.proxy_unset : (.+?)\] \**$", re.M)
+PREFLIGHT_TASKS = {
+    "Check that proxy_unset_variables lists at least one name",
+    "Check that every name in proxy_unset_variables is an environment variable name",
+    "Compile proxy_unset_only_matching",
+    "Refuse proxy_unset_only_matching",
+    "Check the uid range of the users whose shell files are scanned",
+    "Check that every file list holds absolute paths",
+    "Check that proxy_unset_users_rc_files holds file names relative to a home",
+}
+ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
+
+CASES = {
+    "empty_variable_list": ({"proxy_unset_variables": []},
+                            "proxy_unset_variables is empty"),
+    "invalid_variable_name": ({"proxy_unset_variables": ["http_proxy", "https-proxy"]},
+                              'proxy_unset_variables holds "https-proxy", which is not a valid environment'),
+    "name_starting_with_a_digit": ({"proxy_unset_variables": ["1proxy"]},
+                                   'proxy_unset_variables holds "1proxy"'),
+    "invalid_regex": ({"proxy_unset_only_matching": "10\\.168\\.56\\.7:(3128"},
+                      "proxy_unset_only_matching is not a valid regular expression"),
+    "uid_range_upside_down": ({"proxy_unset_users_uid_min": 5000, "proxy_unset_users_uid_max": 1000},
+                              "proxy_unset_users_uid_min (5000) must be 0 or more and not above"),
+    "relative_file_path": ({"proxy_unset_apt_files": ["etc/apt/apt.conf"]},
+                           'proxy_unset_apt_files holds "etc/apt/apt.conf": give absolute paths'),
+    "rc_file_with_a_slash": ({"proxy_unset_users_rc_files": [".bashrc", "../other/.profile"]},
+                             'proxy_unset_users_rc_files holds "../other/.profile"'),
+}
+
+
+def run_play(tmp_path, variables):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps(variables))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DEPRECATION_WARNINGS="false")
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", str(play),
+         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{extra}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize(("variables", "message"), CASES.values(), ids=CASES.keys())
+def test_bad_input_is_refused_in_preflight(tmp_path, variables, message):
+    proc = run_play(tmp_path, variables)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert message in output, output
+    ran = TASK.findall(proc.stdout)
+    assert ran, output
+    # The play stopped in the preflight: every task that ran is a preflight check (or the
+    # argument-spec validation before them), and the last one is the one that failed.
+    assert all(name in PREFLIGHT_TASKS or name.startswith(ARGSPEC_TASK) for name in ran), ran
+    assert not any(name.startswith("Remove") for name in ran), ran
+    assert re.search(r"localhost\s+:.*failed=1", proc.stdout), output
+    print(f"{ran[-1]}: {next(line for line in output.splitlines() if message in line).strip()}")
+
+
+def test_a_wrong_type_is_refused_by_the_argument_specs(tmp_path):
+    proc = run_play(tmp_path, {"proxy_unset_backup": "sometimes"})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "argument 'proxy_unset_backup' is of type str" in output
+    assert TASK.findall(proc.stdout)[-1].startswith(ARGSPEC_TASK)
