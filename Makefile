@@ -64,8 +64,11 @@ deps: venv
 	  && { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null; } \
 	  || echo "shellcheck not installed: ansible-test sanity will skip its shell checks"; }
 
+# Debian's real NVIDIA userspace (nvidia-smi, libnvidia-ml1, libcuda1), unpacked, not installed:
+# the module's probes are tested against it with no driver loaded.
 test: deps
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	tests/unit/fixtures/cuda_compat/fetch_userspace.sh .cache/nvroot
+	HPCDL_NVIDIA_USERSPACE=$(CURDIR)/.cache/nvroot $(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 clean: lab-down
 	rm -rf $(VENV) $(VENV)-sanity
