@@ -14,6 +14,7 @@ the lab added.
 Standard library only. Commands: engine, image, up, down, status, inventory.
 """
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -204,24 +205,35 @@ def build_artifacts():
     """
     recipes = sorted((LAB_DIR / "artifacts").glob("*.sh"))
     outputs = []
-    for recipe in recipes:
-        name = recipe.stem
-        digest = hashlib.sha256(recipe.read_bytes())
-        extra = LAB_DIR / "artifacts" / name
-        if extra.is_dir():
-            for path in sorted(p for p in extra.rglob("*") if p.is_file()):
-                digest.update(str(path.relative_to(extra)).encode())
-                digest.update(path.read_bytes())
-        out = LAB_HOME / "cache" / "artifacts" / f"{name}-{digest.hexdigest()[:12]}" / name
-        if not out.is_dir():
-            say(f"building lab artifact {name!r} ({recipe.relative_to(ROOT)})")
-            tmp = out.with_name(name + ".partial")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            run(["bash", str(recipe), str(tmp)])
-            tmp.rename(out)
-        outputs.append(out)
+    cache = LAB_HOME / "cache" / "artifacts"
+    cache.mkdir(parents=True, exist_ok=True)
+    # Several labs may come up at once (parallel scenarios): one builder at a time.
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for recipe in recipes:
+            outputs.append(_build_artifact(recipe, cache))
     return outputs
+
+
+def _build_artifact(recipe, cache):
+    name = recipe.stem
+    digest = hashlib.sha256(recipe.read_bytes())
+    extra = LAB_DIR / "artifacts" / name
+    if extra.is_dir():
+        for path in sorted(p for p in extra.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(extra)).encode())
+            digest.update(path.read_bytes())
+    out = cache / f"{name}-{digest.hexdigest()[:12]}" / name
+    if not out.is_dir():
+        say(f"building lab artifact {name!r} ({recipe.relative_to(ROOT)})")
+        started = time.monotonic()
+        tmp = out.with_name(name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        run(["bash", str(recipe), str(tmp)])
+        tmp.rename(out)
+        say(f"built lab artifact {name!r} in {time.monotonic() - started:.0f} s")
+    return out
 
 
 # --------------------------------------------------------------------------- topology
