@@ -1,0 +1,206 @@
+"""tengine on the lab: the proxy answers from the controller, carries WebSockets and forwarded
+headers, the port is open only to the controller (and persisted), the build happens only when
+it must, and bad input never reaches the live binary or configuration.
+
+The tests that rerun the converge (flag change, bad input) come last and leave the converged
+state as they found it.
+"""
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+SCENARIO_DIR = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+RUNNER = AnsibleRunner(str(INVENTORY))
+JUMP_VARS = RUNNER.get_variables("jump")
+JUMP_IP = JUMP_VARS["ansible_host"]
+GPU = RUNNER.get_hosts("gpu_nodes")[0]
+GPU_IP = RUNNER.get_variables(GPU)["ansible_host"]
+JUMP_PRIVATE_IP = JUMP_VARS["hpcdl_lab_jump_private_ip"]
+INTERNET_IP = JUMP_VARS["hpcdl_lab_internet_ip"]
+TOKEN = "backend-" + JUMP_VARS["hpcdl_lab_probe_token"]
+PORT = 8888
+PREFIX = "/usr/local/nginx"
+SBIN = f"{PREFIX}/sbin/nginx"
+BLOCK = f"{PREFIX}/conf/hpcdl.d/reverse_proxy.conf"
+CONF = f"{PREFIX}/conf/nginx.conf"
+STAMP = "/usr/local/src/hpcdl-tengine/build.stamp.json"
+FLAGS = ["--with-http_realip_module"]
+LOG = PROJECT / "artifacts" / "molecule" / "tengine.log"
+
+
+def host(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+def ansible_playbook(extra=None):
+    """The scenario's converge against Molecule's inventory, with extra vars (JSON)."""
+    args = ["ansible-playbook", "-i", str(INVENTORY), str(SCENARIO_DIR / "converge.yml")]
+    if extra:
+        args += ["-e", json.dumps(extra)]
+    proc = subprocess.run(
+        args, capture_output=True, text=True, check=False, cwd=PROJECT,
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json"),
+    )
+    output = proc.stdout + proc.stderr
+    with LOG.open("a") as log:
+        log.write(f"\n===== verify: ansible-playbook converge.yml -e {json.dumps(extra)} "
+                  f"(rc={proc.returncode})\n{output}")
+    return proc.returncode, output
+
+
+def get(path, headers=None):
+    conn = http.client.HTTPConnection(JUMP_IP, PORT, timeout=10)
+    conn.request("GET", path, headers=headers or {})
+    resp = conn.getresponse()
+    return resp.status, resp.read().decode()
+
+
+def mtime(path):
+    return host("jump").file(path).mtime
+
+
+def built_fact(output):
+    """Whether the run compiled: the Compile task ran (its header prints even when skipped)."""
+    return re.search(r"TASK \[hpcdl\.gpu\.tengine : Compile\] \**\n(changed|ok|fatal): ", output) is not None
+
+
+def test_the_page_answers_through_the_proxy_from_the_controller():
+    status, body = get("/")
+    assert status == 200, body
+    assert TOKEN in body
+
+
+def test_websocket_and_forwarded_headers_reach_the_backend():
+    status, body = get("/headers", {"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert status == 200, body
+    seen = json.loads(body)
+    assert seen.get("upgrade") == "websocket", seen
+    assert seen.get("connection", "").lower() == "upgrade", seen
+    gateway = host("jump").check_output("ip -4 route show default").split()[2]
+    assert seen.get("x-forwarded-for") == gateway, seen
+    assert seen.get("x-forwarded-proto") == "http", seen
+    assert seen.get("host") == f"{JUMP_IP}:{PORT}", seen
+
+
+def test_the_gpu_node_is_not_reachable_from_the_controller_directly():
+    with pytest.raises(OSError):
+        socket.create_connection((GPU_IP, 80), timeout=3).close()
+
+
+def test_the_port_is_open_only_to_the_allowed_source_and_persisted():
+    jump = host("jump")
+    gateway = jump.check_output("ip -4 route show default").split()[2]
+    rules = [r for r in jump.check_output("iptables -S INPUT").splitlines() if "hpcdl-tengine" in r]
+    assert rules[0] == (f"-A INPUT -s {gateway}/32 -p tcp -m tcp --dport {PORT} "
+                        "-m comment --comment hpcdl-tengine -j ACCEPT"), rules
+    assert rules[1] == f"-A INPUT -p tcp -m tcp --dport {PORT} -m comment --comment hpcdl-tengine -j DROP", rules
+    assert len(rules) == 2, rules
+    all_input = jump.check_output("iptables -S INPUT").splitlines()
+    assert all_input[1:3] == rules, "the proxy's rules are not at the top of INPUT"
+    assert jump.service("hpcdl-tengine-firewall.service").is_enabled
+    script = jump.file("/usr/local/sbin/hpcdl-tengine-firewall").content_string
+    assert f"-s {gateway}/32 -p tcp --dport {PORT}" in script
+    # Another source (the GPU node, on jump's private network) is dropped.
+    blocked = host(GPU).run(f"curl --noproxy '*' -sS -m 3 http://{JUMP_PRIVATE_IP}:{PORT}/")
+    assert blocked.rc != 0 and TOKEN not in blocked.stdout
+
+
+def test_the_service_runs_and_is_enabled():
+    jump = host("jump")
+    service = jump.service("tengine")
+    assert service.is_running and service.is_enabled
+    assert jump.socket(f"tcp://0.0.0.0:{PORT}").is_listening
+
+
+def test_nginx_v_shows_the_version_and_the_configured_flags():
+    out = host("jump").run(f"{SBIN} -V").stderr
+    assert "nginx version: nginx/1.22.1" in out
+    assert f"--prefix={PREFIX}" in out
+    for flag in FLAGS:
+        assert flag in out
+
+
+def test_the_stamp_holds_version_flags_and_checksum():
+    stamp = json.loads(host("jump").file(STAMP).content_string)
+    recorded = host("jump").check_output("cat /usr/local/src/hpcdl-tengine/downloads/*-nginx_1.22.1.orig.tar.gz.sha256")
+    assert stamp["version"] == "1.22.1"
+    assert stamp["flags"] == [f"--prefix={PREFIX}", *FLAGS]
+    assert recorded.split()[0] == stamp["sha256"]
+
+
+def test_tools_are_installed():
+    jump = host("jump")
+    assert jump.exists("tmux") and jump.exists("htop")
+
+
+def test_a_rerun_does_not_rebuild():
+    before = mtime(SBIN), host("jump").file(STAMP).content_string
+    rc, output = ansible_playbook()
+    assert rc == 0, output[-4000:]
+    assert not built_fact(output), "the rerun compiled again"
+    assert (mtime(SBIN), host("jump").file(STAMP).content_string) == before
+
+
+def test_a_flag_change_rebuilds_once_then_not_again():
+    original = mtime(SBIN)
+    changed = FLAGS + ["--with-http_stub_status_module"]
+    try:
+        rc, output = ansible_playbook({"tengine_configure_flags": changed})
+        assert rc == 0, output[-4000:]
+        assert built_fact(output), "the flag change did not rebuild"
+        rebuilt = mtime(SBIN)
+        assert rebuilt > original
+        assert "--with-http_stub_status_module" in host("jump").run(f"{SBIN} -V").stderr
+        time_line = re.search(r"Built in [0-9.]+ s \([^)]*\)", output)
+        print(time_line.group(0) if time_line else "no build time reported")
+        rc, output = ansible_playbook({"tengine_configure_flags": changed})
+        assert rc == 0, output[-4000:]
+        assert not built_fact(output), "the second run with the same flags compiled again"
+        assert mtime(SBIN) == rebuilt
+    finally:
+        rc, output = ansible_playbook()
+        assert rc == 0, output[-4000:]
+    assert "--with-http_stub_status_module" not in host("jump").run(f"{SBIN} -V").stderr
+    status, body = get("/")
+    assert status == 200 and TOKEN in body
+
+
+def test_a_tarball_with_the_wrong_checksum_is_refused_and_nothing_changes():
+    jump = host("jump")
+    before = mtime(SBIN), jump.file(CONF).content_string, jump.file(BLOCK).content_string
+    rc, output = ansible_playbook({"tengine_source_url": f"http://{INTERNET_IP}/tengine/nginx-corrupt.tar.gz",
+                                   "tengine_extra_location_config": "add_header X-Never-Live 1;"})
+    assert rc != 0
+    message = re.search(r"The source tarball from \S+ has sha256 [0-9a-f]{64},\s+not [0-9a-f]{64}[^\"]*", output)
+    assert message, output[-4000:]
+    print(message.group(0))
+    assert not built_fact(output)
+    assert (mtime(SBIN), jump.file(CONF).content_string, jump.file(BLOCK).content_string) == before
+    assert jump.run("ls /usr/local/src/hpcdl-tengine/downloads/ | grep -c corrupt").stdout.strip() == "0"
+    assert TOKEN in get("/")[1]
+
+
+def test_an_invalid_server_block_never_reaches_the_live_config():
+    jump = host("jump")
+    before = jump.file(BLOCK).content_string
+    rc, output = ansible_playbook({"tengine_extra_location_config": "proxy_bogus_directive on;"})
+    assert rc != 0
+    # nginx -t's own complaint (quotes escaped in the JSON result format).
+    complaint = re.search(r'nginx: \[emerg\] unknown directive \\?"proxy_bogus_directive\\?" in [^"\\]+', output)
+    assert complaint, output[-4000:]
+    print(complaint.group(0))
+    assert jump.file(BLOCK).content_string == before
+    assert "proxy_bogus_directive" not in jump.run(f"cat {PREFIX}/conf/hpcdl.d/*").stdout
+    assert jump.service("tengine").is_running
+    status, body = get("/")
+    assert status == 200 and TOKEN in body

@@ -1,0 +1,114 @@
+"""hpcdl.gpu.tengine refuses bad input in its preflight, before anything is installed or built.
+
+Runs against localhost with `-c local --check`: safe even if a check were missing (check mode
+changes nothing), and the assertion that no task after the preflight ran proves it was not.
+Localhost is Debian 12 here (a current distribution), where Tengine 2.1.x builds only without
+TLS and basic auth.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+PLAY = """\
+- name: Run tengine with bad input
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: hpcdl.gpu.tengine
+"""
+TASK = re.compile(r"^TASK \[hpcdl\.gpu\.tengine : (.+?)\] \**$", re.M)
+BEFORE_PREFLIGHT = {"Gather the facts the role needs", "Load the OS-specific values"}
+PREFLIGHT_TASKS = {
+    "Check that tengine_upstream_host names the GPU node",
+    "Check the ports",
+    "Check that tengine_version is a version number",
+    "Check that tengine_source_sha256 is empty or a sha256",
+    "Check that tengine_source_url is an http(s) or file URL of a tarball",
+    "Check that tengine_configure_flags leaves --prefix to tengine_prefix",
+    "Check that the prefix and the build folder are absolute paths",
+    "Refuse TLS and basic auth with Tengine 2.1.x on a current distribution",
+    "Check the TLS certificate and key paths",
+    "Check the basic-auth users",
+    "Check that tengine_allowed_sources holds IPv4 addresses or CIDRs",
+}
+ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
+GOOD = {"tengine_upstream_host": "192.0.2.10"}
+LEGACY_REFUSAL = "Tengine 2.1.1 (nginx 1.6 core) cannot be built with TLS or basic auth on Debian"
+
+CASES = {
+    "legacy_with_tls": ({"tengine_version": "2.1.1", "tengine_tls_enabled": True,
+                         "tengine_tls_certificate": "/etc/ssl/proxy.pem",
+                         "tengine_tls_certificate_key": "/etc/ssl/proxy.key"},
+                        LEGACY_REFUSAL),
+    "legacy_with_basic_auth": ({"tengine_version": "2.1.1",
+                                "tengine_basic_auth_users": [{"name": "user", "password": "S3cret-never-shown"}]},
+                               LEGACY_REFUSAL),
+    "legacy_with_ssl_flag": ({"tengine_version": "2.1.1", "tengine_configure_flags": ["--with-http_ssl_module"]},
+                             'the flags ["--with-http_ssl_module"]'),
+    "no_upstream": ({"tengine_upstream_host": ""},
+                    "tengine_upstream_host is \"\": give the GPU node's private address"),
+    "bad_port": ({"tengine_listen_port": 70000}, "tengine_listen_port is 70000: give a TCP port from 1 to 65535"),
+    "bad_sha256": ({"tengine_source_sha256": "abc123"}, 'tengine_source_sha256 is "abc123": give the 64 hex digits'),
+    "not_a_tarball": ({"tengine_source_url": "https://example.invalid/tengine.zip"},
+                      'tengine_source_url is "https://example.invalid/tengine.zip": give the URL of a .tar.gz'),
+    "prefix_in_flags": ({"tengine_configure_flags": ["--prefix=/opt/nginx"]},
+                        "tengine_configure_flags holds a --prefix: set tengine_prefix"),
+    "tls_without_paths": ({"tengine_tls_enabled": True}, "tengine_tls_enabled is true: set tengine_tls_certificate"),
+    "bad_source": ({"tengine_allowed_sources": ["10.0.0.0/8", "anywhere"]},
+                   'tengine_allowed_sources holds "anywhere": give IPv4 addresses or CIDRs'),
+    "basic_auth_user_without_password": ({"tengine_basic_auth_users": [{"name": "user", "password": ""}]},
+                                         "tengine_basic_auth_users: every entry needs a name"),
+}
+
+
+def run_play(tmp_path, variables):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({**GOOD, **variables}))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DEPRECATION_WARNINGS="false")
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", str(play),
+         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{extra}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize(("variables", "message"), CASES.values(), ids=CASES.keys())
+def test_bad_input_is_refused_in_preflight(tmp_path, variables, message):
+    proc = run_play(tmp_path, variables)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert message in output, output
+    ran = TASK.findall(proc.stdout)
+    assert ran, output
+    # The play stopped in the preflight: nothing was installed, downloaded or built.
+    assert all(name in PREFLIGHT_TASKS | BEFORE_PREFLIGHT or name.startswith(ARGSPEC_TASK) for name in ran), ran
+    assert re.search(r"localhost\s+:.*failed=1", proc.stdout), output
+    assert "S3cret-never-shown" not in output
+    print(f"{ran[-1]}: {next(line for line in output.splitlines() if message in line).strip()}")
+
+
+def test_legacy_without_tls_passes_the_preflight_with_the_flags_added(tmp_path):
+    """2.1.1 without TLS or basic auth is accepted; the role's flags are what make it build."""
+    proc = run_play(tmp_path, {"tengine_version": "2.1.1", "tengine_source_sha256": "0" * 64,
+                               "tengine_source_url": "file:///nonexistent/tengine-2.1.1.tar.gz"})
+    output = proc.stdout + proc.stderr
+    ran = TASK.findall(proc.stdout)
+    assert "Refuse TLS and basic auth with Tengine 2.1.x on a current distribution" in ran, output
+    assert any(name not in PREFLIGHT_TASKS | BEFORE_PREFLIGHT for name in ran if not name.startswith(ARGSPEC_TASK)), ran
+
+
+def test_a_wrong_type_is_refused_by_the_argument_specs(tmp_path):
+    proc = run_play(tmp_path, {"tengine_tls_enabled": "sometimes"})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "tengine_tls_enabled" in output
+    assert TASK.findall(proc.stdout)[-1].startswith(ARGSPEC_TASK)
