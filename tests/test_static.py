@@ -87,6 +87,16 @@ def test_argument_specs_match_defaults(role):
         assert name.startswith(role + "_"), f"{name} is not prefixed with the role's name"
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_role_readme_documents_every_variable(role):
+    """The role's README names every variable of its contract (so the two cannot drift)."""
+    role_dir = ROOT / "roles" / role
+    specs = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())
+    readme = (role_dir / "README.md").read_text()
+    missing = [name for name in specs["argument_specs"]["main"]["options"] if name not in readme]
+    assert missing == [], f"roles/{role}/README.md does not mention {missing}"
+
+
 def test_collection_builds_without_tests_or_lab(tmp_path):
     rc, out = run([BIN / "ansible-galaxy", "collection", "build", "--output-path", tmp_path])
     assert rc == 0, out

@@ -1,0 +1,120 @@
+"""What a user sees on gpu1 after asking for CUDA 12.4 on a node that had 12.2 (the lab's signed
+CUDA-like repository, reached only through the tunnel): the upgrade, the link, login shells,
+cuda_compat's view, and a tampered repository refused without changing anything."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+ROOT = Path(__file__).resolve().parents[3]
+RUNNER = AnsibleRunner(str(INVENTORY))
+GPUS = RUNNER.get_hosts("gpu_nodes")
+INTERNET = RUNNER.get_variables(GPUS[0])["hpcdl_lab_internet_ip"]
+REPO = f"http://{INTERNET}/cuda/repos/debian12/x86_64/"
+FINGERPRINT = subprocess.run(["curl", "-sS", "--noproxy", "*", REPO + "hpcdl-lab-cuda.fpr"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+# The lab settings the scenario's plays use (the lead adds them to the lab's group_vars).
+LAB_VARS = {"cuda_repo_mirror": f"http://{INTERNET}/cuda", "cuda_repo_key_file": "hpcdl-lab-cuda.pub",
+            "cuda_repo_key_fingerprint": FINGERPRINT, "cuda_gpu_checks": False, "cuda_version": "12.4"}
+CLEAN_LOGIN = "env -i HOME=/root TERM=dumb PATH=/usr/bin:/bin bash -lc"
+
+
+def host(name):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+def _json_env():
+    return dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json",
+                ANSIBLE_NOCOLOR="1")
+
+
+def cuda_packages(node):
+    out = node.check_output("dpkg-query -W -f '${Package}=${Version}=${db:Status-Status}\\n' 'cuda-*' || true")
+    return sorted(line for line in out.splitlines() if line.endswith("=installed"))
+
+
+def state(node):
+    """What the tampered run must not change."""
+    return {
+        "packages": cuda_packages(node),
+        "sources": node.file("/etc/apt/sources.list.d/cuda.sources").content_string,
+        "keyring": node.file("/etc/apt/keyrings/cuda-archive-keyring.asc").content_string,
+        "link": node.file("/usr/local/cuda").linked_to,
+        "lists": node.check_output("ls /var/lib/apt/lists | grep -i cuda || true"),
+    }
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_repository_is_signed_with_the_pinned_key(gpu):
+    node = host(gpu)
+    sources = node.file("/etc/apt/sources.list.d/cuda.sources").content_string
+    assert f"URIs: {REPO}\n" in sources
+    assert "Signed-By: /etc/apt/keyrings/cuda-archive-keyring.asc\n" in sources
+    listing = node.check_output("gpg --batch --with-colons --show-keys /etc/apt/keyrings/cuda-archive-keyring.asc")
+    assert [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0] == FINGERPRINT
+    # Nothing trusted without a signature anywhere in apt's configuration.
+    assert node.run("grep -rniE 'trusted=yes|Trusted: *yes|AllowUnauthenticated' /etc/apt").rc == 1
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_upgraded_to_12_4_and_12_2_kept(gpu):
+    assert cuda_packages(host(gpu)) == ["cuda-toolkit-12-2=12.2.140-1=installed",
+                                        "cuda-toolkit-12-4=12.4.131-1=installed"]
+    assert host(gpu).file("/usr/local/cuda-12.2/bin/nvcc").is_file  # cuda_remove_old: false
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_usr_local_cuda_points_at_12_4(gpu):
+    link = host(gpu).file("/usr/local/cuda")
+    assert link.is_symlink
+    assert link.linked_to == "/usr/local/cuda-12.4"
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_login_shell_nvcc_reports_12_4(gpu):
+    node = host(gpu)
+    out = node.check_output(f"{CLEAN_LOGIN} 'nvcc --version; command -v nvcc; echo LD=$LD_LIBRARY_PATH'")
+    assert "Cuda compilation tools, release 12.4, V12.4.131" in out
+    assert "/usr/local/cuda/bin/nvcc" in out
+    assert "LD=/usr/local/cuda/lib64" in out
+    assert node.run("sh -n /etc/profile.d/cuda.sh").rc == 0
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_cuda_compat_sees_toolkit_12_4(gpu):
+    proc = subprocess.run(
+        ["ansible", gpu, "-i", str(INVENTORY), "-m", "hpcdl.gpu.cuda_compat",
+         "-a", "cuda_version=12.4 fail_on_incompatible=false"],
+        capture_output=True, text=True, env=_json_env(), check=False,
+    )
+    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][gpu]
+    assert proc.returncode == 0, result
+    assert result["toolkit_version"] == "12.4.131"
+    assert result["toolkit_path"] == "/usr/local/cuda-12.4"
+    assert result["required_cuda"] == "12.4"
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_tampered_repository_is_refused_and_nothing_changes(gpu, tmp_path):
+    node = host(gpu)
+    before = state(node)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps(dict(LAB_VARS, cuda_repo_mirror=f"http://{INTERNET}/cuda/tampered")))
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / "playbooks" / "cuda.yml"),
+         "--limit", gpu, "-e", f"@{extra}"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"),
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert f"The CUDA repository http://{INTERNET}/cuda/tampered/repos/debian12/x86_64/ was refused" in output
+    assert "BADSIG" in output
+    assert f"apt could not verify it with the pinned key {FINGERPRINT}" in output
+    assert "Nothing was installed from it and the previous repository entry was put back" in output
+    assert state(node) == before

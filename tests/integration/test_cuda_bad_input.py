@@ -1,0 +1,84 @@
+"""hpcdl.gpu.cuda refuses bad input before anything changes, naming the variable.
+
+Runs the role against localhost with `-c local --check`: safe even if a check were missing (check
+mode changes nothing), and the assertion that no task after the preflight ran proves it was not.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+PLAY = """\
+- name: Run cuda with bad input
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: hpcdl.gpu.cuda
+"""
+TASK = re.compile(r"^TASK \[hpcdl\.gpu\.cuda : (.+?)\] \**$", re.M)
+BEFORE_PREFLIGHT = ("Validating arguments against arg spec 'main'", "Read the facts the role needs",
+                    "Load the values for this OS")
+PREFLIGHT = re.compile(r"^Check (that|the) ")
+
+
+def run_play(tmp_path, variables):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY)
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps(variables))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DEPRECATION_WARNINGS="false")
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", str(play),
+         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{extra}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def assert_stopped_before_any_change(proc):
+    ran = TASK.findall(proc.stdout)
+    assert ran, proc.stdout
+    assert all(name.startswith(BEFORE_PREFLIGHT) or PREFLIGHT.match(name) for name in ran), ran
+    assert re.search(r"localhost\s+:.*failed=1", proc.stdout), proc.stdout
+    return ran
+
+
+CASES = {
+    "unknown_cuda_version": (
+        {"cuda_version": "12.7"},
+        'cuda_version "12.7" is not a CUDA version this role knows. Give major.minor, quoted in YAML'),
+    "cuda_version_with_a_patch_level": (
+        {"cuda_version": "12.2.140"},
+        'cuda_version "12.2.140" is not a CUDA version this role knows'),
+    "mirror_that_is_not_a_url": (
+        {"cuda_repo_mirror": "mirror.example/cuda"},
+        'cuda_repo_mirror must be empty (NVIDIA\'s host) or the http(s) URL that replaces'),
+    "fingerprint_that_is_not_one": (
+        {"cuda_repo_key_fingerprint": "3bf863cc"},
+        "cuda_repo_key_fingerprint must be the 40 hex digits of the key that signs"),
+}
+
+
+@pytest.mark.parametrize(("variables", "message"), CASES.values(), ids=CASES.keys())
+def test_bad_input_is_refused_in_preflight(tmp_path, variables, message):
+    proc = run_play(tmp_path, variables)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert message in output, output
+    ran = assert_stopped_before_any_change(proc)
+    print(f"{ran[-1]}: {next(line for line in output.splitlines() if message in line).strip()}")
+
+
+def test_an_unknown_policy_is_refused_by_the_argument_specs(tmp_path):
+    proc = run_play(tmp_path, {"cuda_mismatch_policy": "ignore"})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    message = "value of cuda_mismatch_policy must be one of: reload, reboot, fail, got: ignore"
+    assert message in output, output
+    assert TASK.findall(proc.stdout)[-1].startswith(BEFORE_PREFLIGHT[0])
+    print(next(line for line in output.splitlines() if message in line).strip())
