@@ -3,14 +3,12 @@
 Runs the role against localhost with `-c local --check`: safe even if a check were missing (check
 mode changes nothing), and the assertion that no task after the preflight ran proves it was not.
 """
-import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from check_play import run_check_play
 
 BIN = Path(sys.executable).parent
 PLAY = """\
@@ -27,17 +25,7 @@ PREFLIGHT = re.compile(r"^Check (that|the) ")
 
 
 def run_play(tmp_path, variables):
-    play = tmp_path / "play.yml"
-    play.write_text(PLAY)
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps(variables))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
-               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DEPRECATION_WARNINGS="false")
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", str(play),
-         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{extra}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_check_play(tmp_path, PLAY, variables)
 
 
 def assert_stopped_before_any_change(proc):

@@ -7,15 +7,13 @@ Here that result is the module's own verdict (``judge``) for the seed's situatio
 --dry-run (here a fake modprobe that answers as kmod does and logs its arguments), reads a fake
 /proc/modules and a fake docker; the reboot branch does not reboot in check mode.
 """
-import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from ansible_collections.hpcdl.gpu.plugins.module_utils.cuda_compat import judge
+from check_play import run_check_play
 
 BIN = Path(sys.executable).parent
 PLAY = """\
@@ -77,7 +75,6 @@ def run_policy(tmp_path, policy, busy=False):
     (fake / "modules").write_text(PROC_MODULES)
     if busy:
         (fake / "busy").write_text("")
-    (tmp_path / "play.yml").write_text(PLAY)
     variables = {
         "cuda_mismatch_policy": policy,
         "cuda_version": "8.0",
@@ -86,14 +83,7 @@ def run_policy(tmp_path, policy, busy=False):
         "__cuda_docker": str(fake / "docker"),
         "__cuda_proc_modules": str(fake / "modules"),
     }
-    (tmp_path / "vars.json").write_text(json.dumps(variables))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
-               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DEPRECATION_WARNINGS="false")
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", "play.yml",
-         "-e", f"ansible_python_interpreter={sys.executable}", "-e", "@vars.json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = run_check_play(tmp_path, PLAY, variables)
     log = (fake / "modprobe.log").read_text().splitlines() if (fake / "modprobe.log").exists() else []
     docker_log = (fake / "docker.log").read_text().splitlines() if (fake / "docker.log").exists() else []
     return proc, task_statuses(proc.stdout), log, docker_log

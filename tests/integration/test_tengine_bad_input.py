@@ -5,14 +5,12 @@ changes nothing), and the assertion that no task after the preflight ran proves 
 Localhost is Debian 12 here (a current distribution), where Tengine 2.1.x builds only without
 TLS and basic auth.
 """
-import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from check_play import run_check_play
 
 BIN = Path(sys.executable).parent
 PLAY = """\
@@ -68,17 +66,7 @@ CASES = {
 
 
 def run_play(tmp_path, variables):
-    play = tmp_path / "play.yml"
-    play.write_text(PLAY)
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps({**GOOD, **variables}))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
-               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DEPRECATION_WARNINGS="false")
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", str(play),
-         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{extra}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_check_play(tmp_path, PLAY, {**GOOD, **variables})
 
 
 @pytest.mark.parametrize(("variables", "message"), CASES.values(), ids=CASES.keys())

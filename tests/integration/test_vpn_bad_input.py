@@ -5,12 +5,11 @@ task (argument specs or preflight), with nothing changed, and the message must n
 The corrupt-bundle case needs a download, so it runs on the lab (molecule/egress_bundle).
 """
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from check_play import run_check_play
 
 BIN = Path(sys.executable).parent
 SHA = "0" * 64
@@ -43,24 +42,11 @@ CASES = {
 
 
 def run_case(tmp_path, role, variables):
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        "- hosts: localhost\n"
-        "  gather_facts: true\n"
-        "  gather_subset: [network]\n"
-        f"  roles: [{{role: hpcdl.gpu.{role}}}]\n"
-    )
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps(variables))
-    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="json",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_DEPRECATION_WARNINGS="false")
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check",
-         str(playbook), "-e", f"@{extra}", "-e", f"ansible_python_interpreter={sys.executable}"],
-        env=env, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
-    )
-    return proc
+    play = ("- hosts: localhost\n"
+            "  gather_facts: true\n"
+            "  gather_subset: [network]\n"
+            f"  roles: [{{role: hpcdl.gpu.{role}}}]\n")
+    return run_check_play(tmp_path, play, variables, callback="json")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -1,0 +1,28 @@
+"""Shared by the integration tests: run a playbook against localhost in check mode.
+
+Bad-input and policy tests run a role's real tasks against this machine with `-c local --check`:
+safe even if a preflight check were missing (check mode changes nothing), and each test asserts
+that the play stopped where it should. The interpreter is this venv's Python (interpreter
+discovery on a developer machine can find a broken shim).
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def run_check_play(tmp_path, play, variables, callback="default"):
+    """Write `play` and `variables` to tmp_path and run the play on localhost in check mode."""
+    (tmp_path / "play.yml").write_text(play)
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK=callback,
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+               ANSIBLE_DEPRECATION_WARNINGS="false")
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", "play.yml",
+         "-e", f"ansible_python_interpreter={sys.executable}", "-e", "@vars.json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
