@@ -1,0 +1,155 @@
+"""hpcdl.gpu.docker and hpcdl.gpu.nvidia_docker refuse bad input before anything changes.
+
+Runs against localhost with `-c local --check`: safe even if a check were missing (check mode
+changes nothing), and the assertion that only preflight tasks ran proves it was not. (The
+archive whose checksum fails is refused on the lab: molecule/docker's verifier.)
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+PLAY = """\
+- name: Run {role} with bad input
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: hpcdl.gpu.{role}
+"""
+TASK = re.compile(r"^TASK \[hpcdl\.gpu\.(\w+) : (.+?)\] \**$", re.M)
+ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
+PREFLIGHT = {
+    "docker": {
+        "Gather the facts the role needs (distribution, version, family, architecture)",
+        "Load the settings for this OS",
+        "Check that docker_daemon_options is a mapping of option names to values",
+        "Check the daemon options against what Docker accepts",
+        "Check that Docker's repository is given as a URL with its key's fingerprint",
+        "Check that every image archive names its image, one source and a sha256",
+        "Look up the users to add to the docker group",
+        "Refuse users that do not exist",
+    },
+    "nvidia_docker": {
+        "Gather the facts the role needs (distribution, version, family)",
+        "Load the settings for this OS",
+        "Refuse the legacy path where its rpm cannot be installed",
+        "Check that the legacy rpm is given with its sha256",
+        "Check the toolkit repository's URL and key fingerprint",
+        "Check the runtime's name and the daemon options it adds",
+    },
+}
+SHA = "0" * 64
+
+CASES = {
+    "daemon_options_as_a_string": (
+        "docker", {"docker_daemon_options": "registry-mirrors=https://mirror.example"},
+        'docker_daemon_options must be a mapping of Docker daemon option names to values'),
+    "mirror_without_a_scheme": (
+        "docker", {"docker_registry_mirrors": ["registry.docker-cn.com"]},
+        '"registry.docker-cn.com" is not a URL with http:// or https://'),
+    "option_name_with_underscores": (
+        "docker", {"docker_daemon_options": {"registry_mirrors": ["https://m.example"]}},
+        '"registry_mirrors" is not a Docker daemon option name (did you mean "registry-mirrors"?)'),
+    "log_opts_value_not_a_string": (
+        "docker", {"docker_log_opts": {"max-size": "100m", "max-file": 3}},
+        'log-opts values must be strings (Docker refuses max-file: 3): write max-file: "3"'),
+    "live_restore_not_a_boolean": (
+        "docker", {"docker_daemon_options": {"live-restore": "yes"}},
+        'live-restore must be true or false, not a string ("yes")'),
+    "relative_data_root": (
+        "docker", {"docker_data_root": "docker-data"},
+        'data-root must be an absolute path, not "docker-data"'),
+    "archive_without_sha256": (
+        "docker", {"docker_image_archives": [{"image": "busybox:1", "url": "http://127.0.0.1/busybox.tar"}]},
+        "docker_image_archives[0] is"),
+    "archive_with_url_and_src": (
+        "docker", {"docker_image_archives": [{"image": "busybox:1", "url": "http://127.0.0.1/b.tar",
+                                              "src": "/tmp/b.tar", "sha256": SHA}]},
+        "exactly one of url (downloaded by the host) or src"),
+    "docker_repo_fingerprint_not_hex": (
+        "docker", {"docker_source": "docker", "docker_repo_gpg_fingerprint": "0EBFCD88"},
+        "docker_repo_gpg_fingerprint the 40 hex digits of its signing key"),
+    "user_that_does_not_exist": (
+        "docker", {"docker_users": ["no-such-user-hpcdl"]},
+        "docker_users holds no-such-user-hpcdl, which is not a user on localhost"),
+    "legacy_path_on_debian": (
+        "nvidia_docker", {"nvidia_docker_path": "legacy", "nvidia_docker_legacy_rpm_sha256": SHA},
+        "nvidia_docker_path is legacy: nvidia-docker 1.0.1 is an rpm for EL 7"),
+    "runtime_name_docker_refuses": (
+        "nvidia_docker", {"nvidia_docker_runtime_path": ""},
+        'runtimes.nvidia needs a "path"'),
+    "toolkit_fingerprint_not_hex": (
+        "nvidia_docker", {"nvidia_docker_repo_gpg_fingerprint": "F796ECB0"},
+        "nvidia_docker_repo_gpg_fingerprint the 40 hex digits of its signing key"),
+}
+ARGSPEC_CASES = {
+    "unknown_nvidia_docker_path": (
+        "nvidia_docker", {"nvidia_docker_path": "nvidia-docker2"},
+        "value of nvidia_docker_path must be one of: auto, toolkit, legacy, got: nvidia-docker2"),
+    "unknown_docker_source": (
+        "docker", {"docker_source": "snap"},
+        "value of docker_source must be one of: auto, distribution, docker, got: snap"),
+    "daemon_options_not_a_dict": (
+        "docker", {"docker_daemon_options": ["registry-mirrors"]},
+        "argument 'docker_daemon_options' is of type list"),
+}
+
+
+def run_play(tmp_path, role, variables, extra_env=None):
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY.format(role=role))
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps(variables))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DEPRECATION_WARNINGS="false", **(extra_env or {}))
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", str(play),
+         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{extra}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _refused(proc, role, message):
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert message in output, output
+    ran = [name for task_role, name in TASK.findall(proc.stdout) if task_role == role]
+    assert ran, output
+    assert re.search(r"localhost\s+:.*failed=1", proc.stdout), output
+    print(f"{ran[-1]}: {next(line for line in output.splitlines() if message in line).strip()[:400]}")
+    return ran
+
+
+@pytest.mark.parametrize(("role", "variables", "message"), CASES.values(), ids=CASES.keys())
+def test_bad_input_is_refused_in_preflight(tmp_path, role, variables, message):
+    ran = _refused(run_play(tmp_path, role, variables), role, message)
+    # Only the argument-spec validation and preflight tasks ran; nothing was installed or written.
+    assert all(name in PREFLIGHT[role] or name.startswith(ARGSPEC_TASK) for name in ran), ran
+
+
+@pytest.mark.parametrize(("role", "variables", "message"), ARGSPEC_CASES.values(), ids=ARGSPEC_CASES.keys())
+def test_a_wrong_choice_or_type_is_refused_by_the_argument_specs(tmp_path, role, variables, message):
+    ran = _refused(run_play(tmp_path, role, variables), role, message)
+    assert ran[-1].startswith(ARGSPEC_TASK), ran
+
+
+def test_on_the_seeds_centos_7_the_legacy_path_is_chosen_and_needs_the_rpms_sha256(tmp_path):
+    """EL 7 facts (from a fact cache: this machine is Debian) select the legacy path by default,
+    and its preflight refuses to go on without the rpm's sha256."""
+    cache = tmp_path / "facts"
+    cache.mkdir()
+    facts = {"ansible_distribution": "CentOS", "ansible_distribution_release": "Core",
+             "ansible_distribution_version": "7.3", "ansible_distribution_major_version": "7",
+             "ansible_os_family": "RedHat", "module_setup": True}
+    (cache / "s1_localhost").write_text(json.dumps({"__payload__": json.dumps(facts)}))
+    env = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
+           "ANSIBLE_GATHERING": "smart"}
+    ran = _refused(run_play(tmp_path, "nvidia_docker", {}, env), "nvidia_docker",
+                   "nvidia_docker_path is legacy: nvidia_docker_legacy_rpm_url must be a URL")
+    assert "Refuse the legacy path where its rpm cannot be installed" in ran  # passed: EL
+    assert ran[-1] == "Check that the legacy rpm is given with its sha256"
