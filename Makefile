@@ -67,7 +67,7 @@ deps: venv
 # Debian's real NVIDIA userspace (nvidia-smi, libnvidia-ml1, libcuda1), unpacked, not installed:
 # the module's probes are tested against it with no driver loaded.
 test: deps
-	tests/unit/fixtures/cuda_compat/fetch_userspace.sh .cache/nvroot
+	tests/unit/fixtures/cuda_compat/fetch_userspace.sh $(CURDIR)/.cache/nvroot
 	HPCDL_NVIDIA_USERSPACE=$(CURDIR)/.cache/nvroot $(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 clean: lab-down
