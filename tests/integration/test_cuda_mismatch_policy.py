@@ -101,7 +101,7 @@ def task_statuses(stdout):
 
 
 def test_fail_stops_with_the_modules_fix(tmp_path):
-    proc, tasks, log, _ = run_policy(tmp_path, "fail")
+    proc, tasks, log, _docker_log = run_policy(tmp_path, "fail")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert tasks["Stop with the fix (cuda_mismatch_policy fail)"] == "fatal", tasks
@@ -131,7 +131,7 @@ def test_reload_with_busy_modules_stops_with_the_exact_fix(tmp_path):
 
 
 def test_reload_with_free_modules_would_unload_and_load(tmp_path):
-    proc, tasks, log, _ = run_policy(tmp_path, "reload")
+    proc, tasks, log, _docker_log = run_policy(tmp_path, "reload")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert log == ["-r --dry-run nvidia_uvm nvidia_drm nvidia_modeset nvidia", "--dry-run nvidia"]
@@ -142,7 +142,7 @@ def test_reload_with_free_modules_would_unload_and_load(tmp_path):
 
 
 def test_reboot_is_chosen_and_skipped_in_check_mode(tmp_path):
-    proc, tasks, log, _ = run_policy(tmp_path, "reboot")
+    proc, tasks, log, _docker_log = run_policy(tmp_path, "reboot")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert tasks["Reboot to load the NVIDIA kernel module that matches the library"] == "skipping"
@@ -153,7 +153,7 @@ def test_reboot_is_chosen_and_skipped_in_check_mode(tmp_path):
 
 @pytest.mark.parametrize("policy", ["fail", "reload", "reboot"])
 def test_each_branch_shows_the_mismatch_first(tmp_path, policy):
-    proc, tasks, _, _ = run_policy(tmp_path, policy)
+    proc, tasks, _log, _docker_log = run_policy(tmp_path, policy)
     assert tasks["Show the mismatch"] == "ok"
     assert ("Driver/library mismatch on localhost: kernel module 352.93, library 375.26; "
             f"cuda_mismatch_policy is {policy}.") in proc.stdout
