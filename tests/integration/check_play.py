@@ -7,11 +7,23 @@ discovery on a developer machine can find a broken shim).
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+
+
+def role_play(role):
+    """A play that runs hpcdl.gpu.<role> on localhost (with the variables given at run time)."""
+    return (f"- name: Run {role} with bad input\n  hosts: localhost\n  gather_facts: false\n"
+            f"  roles:\n    - role: hpcdl.gpu.{role}\n")
+
+
+def task_names(role, stdout):
+    """The names of the role's tasks that ran, in order, from the default callback's output."""
+    return re.findall(rf"^TASK \[hpcdl\.gpu\.{role} : (.+?)\] \**$", stdout, re.M)
 
 
 def run_check_play(tmp_path, play, variables, callback="default"):

@@ -4,21 +4,11 @@ Runs the role against localhost with `-c local --check`: safe even if a check we
 mode changes nothing), and the assertion that no task after the preflight ran proves it was not.
 """
 import re
-import sys
-from pathlib import Path
 
 import pytest
-from check_play import run_check_play
+from check_play import role_play, run_check_play, task_names
 
-BIN = Path(sys.executable).parent
-PLAY = """\
-- name: Run cuda with bad input
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: hpcdl.gpu.cuda
-"""
-TASK = re.compile(r"^TASK \[hpcdl\.gpu\.cuda : (.+?)\] \**$", re.M)
+PLAY = role_play("cuda")
 BEFORE_PREFLIGHT = ("Validating arguments against arg spec 'main'", "Read the facts the role needs",
                     "Load the values for this OS")
 PREFLIGHT = re.compile(r"^Check (that|the) ")
@@ -29,7 +19,7 @@ def run_play(tmp_path, variables):
 
 
 def assert_stopped_before_any_change(proc):
-    ran = TASK.findall(proc.stdout)
+    ran = task_names("cuda", proc.stdout)
     assert ran, proc.stdout
     assert all(name.startswith(BEFORE_PREFLIGHT) or PREFLIGHT.match(name) for name in ran), ran
     assert re.search(r"localhost\s+:.*failed=1", proc.stdout), proc.stdout
@@ -68,5 +58,5 @@ def test_an_unknown_policy_is_refused_by_the_argument_specs(tmp_path):
     assert proc.returncode == 2, output
     message = "value of cuda_mismatch_policy must be one of: reload, reboot, fail, got: ignore"
     assert message in output, output
-    assert TASK.findall(proc.stdout)[-1].startswith(BEFORE_PREFLIGHT[0])
+    assert task_names("cuda", proc.stdout)[-1].startswith(BEFORE_PREFLIGHT[0])
     print(next(line for line in output.splitlines() if message in line).strip())

@@ -8,14 +8,11 @@ Here that result is the module's own verdict (``judge``) for the seed's situatio
 /proc/modules and a fake docker; the reboot branch does not reboot in check mode.
 """
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from ansible_collections.hpcdl.gpu.plugins.module_utils.cuda_compat import judge
 from check_play import run_check_play
 
-BIN = Path(sys.executable).parent
 PLAY = """\
 - name: Apply the mismatch policy to a simulated cuda_compat result
   hosts: localhost

@@ -4,21 +4,11 @@ Runs against localhost with `-c local --check`: safe even if a check were missin
 changes nothing), and the assertion that no task after the preflight ran proves it was not.
 """
 import re
-import sys
-from pathlib import Path
 
 import pytest
-from check_play import run_check_play
+from check_play import role_play, run_check_play, task_names
 
-BIN = Path(sys.executable).parent
-PLAY = """\
-- name: Run proxy_unset with bad input
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: hpcdl.gpu.proxy_unset
-"""
-TASK = re.compile(r"^TASK \[hpcdl\.gpu\.proxy_unset : (.+?)\] \**$", re.M)
+PLAY = role_play("proxy_unset")
 PREFLIGHT_TASKS = {
     "Check that proxy_unset_variables lists at least one name",
     "Check that every name in proxy_unset_variables is an environment variable name",
@@ -58,7 +48,7 @@ def test_bad_input_is_refused_in_preflight(tmp_path, variables, message):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert message in output, output
-    ran = TASK.findall(proc.stdout)
+    ran = task_names("proxy_unset", proc.stdout)
     assert ran, output
     # The play stopped in the preflight: every task that ran is a preflight check (or the
     # argument-spec validation before them), and the last one is the one that failed.
@@ -73,4 +63,4 @@ def test_a_wrong_type_is_refused_by_the_argument_specs(tmp_path):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert "argument 'proxy_unset_backup' is of type str" in output
-    assert TASK.findall(proc.stdout)[-1].startswith(ARGSPEC_TASK)
+    assert task_names("proxy_unset", proc.stdout)[-1].startswith(ARGSPEC_TASK)

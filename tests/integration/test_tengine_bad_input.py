@@ -6,21 +6,11 @@ Localhost is Debian 12 here (a current distribution), where Tengine 2.1.x builds
 TLS and basic auth.
 """
 import re
-import sys
-from pathlib import Path
 
 import pytest
-from check_play import run_check_play
+from check_play import role_play, run_check_play, task_names
 
-BIN = Path(sys.executable).parent
-PLAY = """\
-- name: Run tengine with bad input
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: hpcdl.gpu.tengine
-"""
-TASK = re.compile(r"^TASK \[hpcdl\.gpu\.tengine : (.+?)\] \**$", re.M)
+PLAY = role_play("tengine")
 BEFORE_PREFLIGHT = {"Gather the facts the role needs", "Load the OS-specific values"}
 PREFLIGHT_TASKS = {
     "Check that tengine_upstream_host names the GPU node",
@@ -75,7 +65,7 @@ def test_bad_input_is_refused_in_preflight(tmp_path, variables, message):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert message in output, output
-    ran = TASK.findall(proc.stdout)
+    ran = task_names("tengine", proc.stdout)
     assert ran, output
     # The play stopped in the preflight: nothing was installed, downloaded or built.
     assert all(name in PREFLIGHT_TASKS | BEFORE_PREFLIGHT or name.startswith(ARGSPEC_TASK) for name in ran), ran
@@ -89,7 +79,7 @@ def test_legacy_without_tls_passes_the_preflight_with_the_flags_added(tmp_path):
     proc = run_play(tmp_path, {"tengine_version": "2.1.1", "tengine_source_sha256": "0" * 64,
                                "tengine_source_url": "file:///nonexistent/tengine-2.1.1.tar.gz"})
     output = proc.stdout + proc.stderr
-    ran = TASK.findall(proc.stdout)
+    ran = task_names("tengine", proc.stdout)
     assert "Refuse TLS and basic auth with Tengine 2.1.x on a current distribution" in ran, output
     assert any(name not in PREFLIGHT_TASKS | BEFORE_PREFLIGHT for name in ran if not name.startswith(ARGSPEC_TASK)), ran
 
@@ -99,4 +89,4 @@ def test_a_wrong_type_is_refused_by_the_argument_specs(tmp_path):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert "tengine_tls_enabled" in output
-    assert TASK.findall(proc.stdout)[-1].startswith(ARGSPEC_TASK)
+    assert task_names("tengine", proc.stdout)[-1].startswith(ARGSPEC_TASK)

@@ -5,13 +5,10 @@ task (argument specs or preflight), with nothing changed, and the message must n
 The corrupt-bundle case needs a download, so it runs on the lab (molecule/egress_bundle).
 """
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from check_play import run_check_play
 
-BIN = Path(sys.executable).parent
 SHA = "0" * 64
 
 CASES = {
