@@ -196,12 +196,14 @@ def ensure_image():
 
 
 # --------------------------------------------------------------------------- artifacts
-def build_artifacts():
+def build_artifacts(base_image):
     """Run each lab/artifacts/<name>.sh once per version of its recipe; return the outputs.
 
     A recipe is called as `<name>.sh OUTDIR` and writes what the internet host serves under
     /<name>/ (a test VPN bundle, source tarballs, package repositories, image archives).
-    Outputs are cached in .lab/cache/ by the hash of the recipe and of lab/artifacts/<name>/.
+    Every recipe gets LAB_ENGINE and LAB_BASE_IMAGE (the base image's tag) in its environment.
+    Outputs are cached in .lab/cache/ by the hash of the recipe and of lab/artifacts/<name>/,
+    and of the base image's tag for recipes that use LAB_BASE_IMAGE.
     """
     recipes = sorted((LAB_DIR / "artifacts").glob("*.sh"))
     outputs = []
@@ -211,13 +213,16 @@ def build_artifacts():
     with open(cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for recipe in recipes:
-            outputs.append(_build_artifact(recipe, cache))
+            outputs.append(_build_artifact(recipe, cache, base_image))
     return outputs
 
 
-def _build_artifact(recipe, cache):
+def _build_artifact(recipe, cache, base_image):
     name = recipe.stem
-    digest = hashlib.sha256(recipe.read_bytes())
+    text = recipe.read_bytes()
+    digest = hashlib.sha256(text)
+    if b"LAB_BASE_IMAGE" in text:
+        digest.update(f"base image {base_image}".encode())
     extra = LAB_DIR / "artifacts" / name
     if extra.is_dir():
         for path in sorted(p for p in extra.rglob("*") if p.is_file()):
@@ -230,10 +235,20 @@ def _build_artifact(recipe, cache):
         tmp = out.with_name(name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        run(["bash", str(recipe), str(tmp)])
+        run(["bash", str(recipe), str(tmp)],
+            env=dict(os.environ, LAB_ENGINE=ENGINE, LAB_BASE_IMAGE=base_image))
         tmp.rename(out)
         say(f"built lab artifact {name!r} in {time.monotonic() - started:.0f} s")
     return out
+
+
+def _link_or_copy(src, dst):
+    """Hard link (artifacts are large and several labs serve the same ones), else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
 
 
 # --------------------------------------------------------------------------- topology
@@ -341,15 +356,19 @@ class Lab:
         fmt = "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}"
         return engine("inspect", "--format", fmt, self.container(host)).stdout.strip()
 
-    def write_www(self):
-        """The internet host's document root: the probe page and every built artifact."""
+    def write_www(self, base_image):
+        """The internet host's document root: the probe page and every built artifact.
+
+        Artifacts are hard-linked from the cache where it shares a filesystem with the lab's
+        folder (the Jupyter image archive is a few hundred MB), and copied otherwise.
+        """
         www = self.dir / "www"
         www.mkdir(parents=True, exist_ok=True)
-        for built in build_artifacts():
+        for built in build_artifacts(base_image):
             target = www / built.name
             if target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(built, target)
+            shutil.copytree(built, target, copy_function=_link_or_copy)
         token = hashlib.sha256(f"{self.name}:{time.time()}".encode()).hexdigest()[:16]
         probe = www / "probe.html"
         if not probe.exists():
@@ -366,7 +385,7 @@ class Lab:
         if not self.key.exists():
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"hpcdl-lab-{self.name}",
                  "-f", str(self.key)])
-        token = self.write_www()
+        token = self.write_www(image)
         self.ensure_networks()
         self.add_rules()
         wanted = self.hosts(gpus)
