@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hpcdl.gpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+name: changes
+type: aggregate
+short_description: At the end of a run, list per host the tasks that changed something
+version_added: 1.0.0
+description:
+  - Records, for every host, the tasks and handlers that reported C(changed), by their role and
+    task names, in the order they ran, and prints a block headed C(What changed in this run) at
+    the end of the playbook; under C(--check) the heading says C(What would change in this run).
+    A host on which nothing changed says C(nothing changed).
+  - Only names are recorded and printed, never a task's arguments, loop items or results, so a
+    task with C(no_log) (or a result holding a secret) shows nothing more than its name, as the
+    task banner of the default output already does.
+  - A task that changed on several loop items or include passes is listed once, with a count.
+    A task that changed something and then failed is marked as failed (failed and ignored under
+    C(ignore_errors)).
+  - It prints besides the stdout callback (it is not one); enable it with O(ignore:callbacks_enabled).
+author:
+  - hpcdl.gpu maintainers (!UNKNOWN)
+requirements:
+  - Enabled in the configuration (C(callbacks_enabled = hpcdl.gpu.changes) in the C([defaults])
+    section of ansible.cfg, or E(ANSIBLE_CALLBACKS_ENABLED=hpcdl.gpu.changes)).
+'''
+
+EXAMPLES = r'''
+# ansible.cfg
+# [defaults]
+# callbacks_enabled = hpcdl.gpu.changes
+#
+# The end of a run:
+#
+# What changed in this run ******************************************************
+# jump: 2 tasks changed
+#   - hpcdl.gpu.tengine : Install the server block
+#   - (handler) hpcdl.gpu.tengine : Reload Tengine
+# gpu1: nothing changed
+'''
+
+import contextlib  # noqa: E402
+
+from ansible import context  # noqa: E402
+from ansible.plugins.callback import CallbackBase  # noqa: E402
+
+
+def _attr(result, name):
+    """`result.task` on ansible-core 2.19 and later, `result._task` before (same for host)."""
+    value = getattr(result, name, None)
+    return value if value is not None else getattr(result, '_' + name, None)
+
+
+class CallbackModule(CallbackBase):
+    """Collect the names of the tasks that changed, per host, and print them at the end."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = 'aggregate'
+    CALLBACK_NAME = 'hpcdl.gpu.changes'
+    CALLBACK_NEEDS_ENABLED = True
+    # ansible-core before 2.15 spelled it this way.
+    CALLBACK_NEEDS_WHITELIST = True
+
+    def __init__(self, display=None):
+        super().__init__(display=display)
+        # host -> {key: [label, count, failed]} in the order the changes came
+        self._changes = {}
+        # task uuid -> name as its banner showed it; uuids of handlers
+        self._names = {}
+        self._handlers = set()
+        # --check (read at the end, when the command line has long been parsed)
+        self._check_mode = False
+
+    # What each task is called: the name the TASK / RUNNING HANDLER banner showed (already on
+    # the screen, so nothing new is disclosed), else the task's own.
+    def _remember(self, task, handler=False):
+        uuid = getattr(task, '_uuid', None)
+        if uuid is None:
+            return
+        # A name that cannot be rendered yet is taken from the result's task later.
+        with contextlib.suppress(Exception):
+            self._names.setdefault(uuid, task.get_name().strip())
+        if handler:
+            self._handlers.add(uuid)
+
+    def _label(self, task):
+        uuid = getattr(task, '_uuid', None)
+        name = self._names.get(uuid)
+        if not name:
+            try:
+                name = task.get_name().strip()
+            except Exception:
+                name = getattr(task, 'action', None) or 'a task'
+        is_handler = uuid in self._handlers or type(task).__name__ == 'Handler'
+        return ('(handler) ' if is_handler else '') + name, uuid or name
+
+    def _record(self, result, failed=''):
+        task = _attr(result, 'task')
+        host = _attr(result, 'host')
+        # Only the `changed` flag is read from the result; nothing else of it is kept.
+        data = _attr(result, 'result') or {}
+        if not data.get('changed', False) or task is None or host is None:
+            return
+        hostname = host.get_name()
+        label, key = self._label(task)
+        entries = self._changes.setdefault(hostname, {})
+        entry = entries.setdefault(key, [label, 0, ''])
+        entry[1] += 1
+        entry[2] = entry[2] or failed
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._remember(task)
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._remember(task, handler=True)
+
+    def v2_runner_on_ok(self, result):
+        self._record(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record(result, failed='failed, ignored' if ignore_errors else 'failed')
+
+    def v2_playbook_on_stats(self, stats):
+        hosts = sorted(set(stats.processed) | set(self._changes))
+        self._check_mode = self._check_mode or bool(context.CLIARGS.get('check', False))
+        verb = 'would change' if self._check_mode else 'changed'
+        self._display.banner('What would change in this run (check mode)' if self._check_mode
+                             else 'What changed in this run')
+        if not hosts:
+            self._display.display('no host ran a task')
+            return
+        for host in hosts:
+            # How the run ended there, so that "nothing changed" is not read as "all is well".
+            if host in (getattr(stats, 'dark', None) or {}):
+                ending = ' (then it was unreachable)'
+            elif host in (getattr(stats, 'failures', None) or {}):
+                ending = ' (then a task failed)'
+            else:
+                ending = ''
+            entries = list(self._changes.get(host, {}).values())
+            if not entries:
+                self._display.display('%s: nothing %s%s' % (host, verb, ending))
+                continue
+            count = len(entries)
+            self._display.display('%s: %d task%s %s%s' % (host, count, '' if count == 1 else 's', verb, ending))
+            for label, times, failed in entries:
+                extra = ' (x%d)' % times if times > 1 else ''
+                extra += ' (%s)' % failed if failed else ''
+                self._display.display('  - %s%s' % (label, extra))

@@ -1,0 +1,228 @@
+"""playbooks/summary.yml on localhost, and the example inventories against the roles' contracts.
+
+The summary runs with both groups on this machine (`ansible_connection: local`): a fake `docker`
+first on PATH answers for the notebook container, a small HTTP server on loopback plays Jupyter
+behind "Tengine" (a stand-in nginx binary in a temporary prefix), and hpcdl.gpu.cuda_compat reads
+this machine's real driver state (none here: it says so). It must print the URL, the container,
+the verdict and where the token comes from, never the token, and report no change, in check mode
+too. The lab (lab/lab.py) runs the same playbook over SSH through the jump host.
+"""
+import http.server
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TOKEN = "hpcdl-summary-token-never-printed"
+CONTAINER = "hpcdl-test-notebook"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+INSPECT = json.dumps({"status": "running",
+                      "image": "quay.io/jupyter/pytorch-notebook:cuda12-2026-08-24",
+                      "ports": {"8888/tcp": [{"HostIp": "127.0.0.1", "HostPort": "80"}]}})
+FAKE_DOCKER = f"""#!/bin/sh
+# `docker inspect --type container --format ... NAME`, as the summary asks it
+for last; do :; done
+if [ "$last" = "{CONTAINER}" ]; then
+  echo '{INSPECT}'
+  exit 0
+fi
+echo "Error: No such container: $last" >&2
+exit 1
+"""
+
+
+class FakeJupyter(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = json.dumps({"version": "2.99.0"}).encode()
+        self.send_response(200 if self.path == "/api" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def jupyter_port():
+    server = http.server.HTTPServer(("127.0.0.1", 0), FakeJupyter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def write_inventory(tmp_path, port, gpu_vars):
+    prefix = tmp_path / "nginx"
+    (prefix / "sbin").mkdir(parents=True)
+    (prefix / "sbin" / "nginx").write_text("#!/bin/sh\n")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "docker").write_text(FAKE_DOCKER)
+    (bindir / "docker").chmod(0o755)
+    inventory = {"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "children": {
+            "jump_hosts": {"hosts": {"jump": {
+                "ansible_host": "127.0.0.1", "tengine_prefix": str(prefix),
+                "tengine_listen_port": port}}},
+            "gpu_nodes": {"hosts": {"gpu1": {"ansible_host": "127.0.0.1", **gpu_vars}}},
+        }}}
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    return bindir
+
+
+def run_summary(tmp_path, bindir, *extra):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_DEPRECATION_WARNINGS="false",
+               ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+               ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes",
+               # what sshd would set: the summary names the path each host was reached by
+               SSH_CONNECTION="127.0.0.1 40000 127.0.0.1 22",
+               PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "inventory.yml", str(ROOT / "playbooks" / "summary.yml"),
+         *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    recap = {host: (int(changed), int(unreachable), int(failed))
+             for host, changed, unreachable, failed in RECAP.findall(proc.stdout)}
+    assert recap == {"jump": (0, 0, 0), "gpu1": (0, 0, 0)}, proc.stdout
+    return proc.stdout
+
+
+def summary_lines(stdout, host):
+    match = re.search(rf'^ok: \[{host}\] => (\{{.*?^\}})', stdout, re.M | re.S)
+    assert match, stdout
+    return json.loads(match.group(1))["msg"]
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check_mode"])
+def test_summary_names_the_url_the_container_and_the_verdict(tmp_path, jupyter_port, check):
+    bindir = write_inventory(tmp_path, jupyter_port, {
+        "jupyter_token": TOKEN, "jupyter_container_name": CONTAINER, "cuda_version": "12.2"})
+    stdout = run_summary(tmp_path, bindir, *(["--check"] if check else []))
+    jump = summary_lines(stdout, "jump")
+    assert f"Jupyter 2.99.0 answers at http://127.0.0.1:{jupyter_port}/" in jump
+    assert any(line.startswith(f"Tengine proxies http://127.0.0.1:{jupyter_port}/ to http://127.0.0.1:80;")
+               and "the token in the variable jupyter_token" in line for line in jump), jump
+    gpu = summary_lines(stdout, "gpu1")
+    assert (f"notebook container {CONTAINER}: running, image quay.io/jupyter/pytorch-notebook:cuda12-2026-08-24, "
+            "published on 127.0.0.1:80->8888/tcp") in gpu
+    assert any(line.startswith("GPU (hpcdl.gpu.cuda_compat, CUDA 12.2): ") for line in gpu), gpu
+    assert TOKEN not in stdout
+    title = "What would change in this run (check mode)" if check else "What changed in this run"
+    assert title in stdout
+    assert "gpu1: nothing" in stdout.split(title)[1]
+
+
+def test_summary_without_tengine_docker_container_or_token(tmp_path, jupyter_port):
+    bindir = write_inventory(tmp_path, jupyter_port, {})
+    (tmp_path / "nginx" / "sbin" / "nginx").unlink()
+    stdout = run_summary(tmp_path, bindir, "--check")
+    jump = summary_lines(stdout, "jump")
+    assert any(line.startswith("no reverse proxy on this host") for line in jump), jump
+    assert not [line for line in jump if "answers at" in line]
+    gpu = summary_lines(stdout, "gpu1")
+    assert ("notebook container hpcdl-jupyter: not there (Docker runs, but no container of that name)"
+            in gpu)
+    assert any(line.startswith("GPU (hpcdl.gpu.cuda_compat, no cuda_version set: facts only): ")
+               for line in gpu), gpu
+
+
+def test_summary_says_when_the_token_is_missing(tmp_path, jupyter_port):
+    bindir = write_inventory(tmp_path, jupyter_port, {"jupyter_container_name": CONTAINER})
+    jump = summary_lines(run_summary(tmp_path, bindir), "jump")
+    assert any("neither jupyter_token nor jupyter_password_hash is set for gpu1" in line
+               for line in jump), jump
+
+
+# --- the example inventories ------------------------------------------------------------------
+
+EXAMPLES = ["aliyun_hpc", "aws_p2"]
+ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
+# Variables of the inventories themselves (wiring read by group_vars), not of a role.
+OWN_VARIABLES = {"jump_private_ip", "bastion_private_ip"}
+
+
+def site_roles():
+    """The roles playbooks/site.yml runs, through the playbooks it imports."""
+    roles = set()
+    for play in yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text()):
+        imported = play.get("ansible.builtin.import_playbook")
+        if imported:
+            text = (ROOT / "playbooks" / imported).read_text()
+            roles.update(re.findall(r"^\s*-?\s*role:\s*hpcdl\.gpu\.(\w+)", text, re.M))
+    return roles
+
+
+def example_variables(example):
+    """Every variable an example sets: group_vars files and the vars in hosts.yml."""
+    found = {}
+    base = ROOT / "inventories" / example
+    for path in sorted((base / "group_vars").glob("*.yml")):
+        found.update(dict.fromkeys(yaml.safe_load(path.read_text()) or {}, path.name))
+
+    def walk(group):
+        found.update(dict.fromkeys(group.get("vars", {}), "hosts.yml"))
+        for host_vars in (group.get("hosts") or {}).values():
+            found.update(dict.fromkeys(host_vars or {}, "hosts.yml"))
+        for child in (group.get("children") or {}).values():
+            walk(child or {})
+
+    walk(yaml.safe_load((base / "hosts.yml").read_text())["all"])
+    return found
+
+
+def role_options(role):
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    return specs["argument_specs"]["main"]["options"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_sets_only_variables_the_roles_know(example):
+    unknown = []
+    for name, where in example_variables(example).items():
+        if name.startswith("ansible_") or name in OWN_VARIABLES:
+            continue
+        role = next((r for r in sorted(ROLES, key=len, reverse=True) if name.startswith(r + "_")), None)
+        if role is None or name not in role_options(role):
+            unknown.append(f"{where}: {name}")
+    assert unknown == [], f"inventories/{example} sets variables no role knows: {unknown}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_configures_every_role_of_site_yml(example):
+    names = example_variables(example)
+    missing = [role for role in sorted(site_roles()) if not any(n.startswith(role + "_") for n in names)]
+    assert missing == [], f"inventories/{example} has no settings for {missing}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_parses_and_wires_the_gpu_nodes_through_the_jump_host(example):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(ROOT / "inventories" / example),
+                           "--list", "--export"],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["jump_hosts"]["hosts"] and data["gpu_nodes"]["hosts"]
+    assert "ProxyCommand" in data["gpu_nodes"]["vars"]["ansible_ssh_common_args"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_holds_no_secret_in_plain_text(example):
+    """Tokens come from the environment or ansible-vault; checksums and keys are CHANGE-ME."""
+    gpu = yaml.safe_load((ROOT / "inventories" / example / "group_vars" / "gpu_nodes.yml").read_text())
+    assert gpu["jupyter_token"].startswith("{{ lookup('ansible.builtin.env', ")
+    for path in (ROOT / "inventories" / example).rglob("*.yml"):
+        assert not re.search(r"\b[0-9a-fA-F]{40,64}\b", path.read_text()), f"{path}: a checksum or key?"

@@ -1,0 +1,269 @@
+"""The hpcdl.gpu.changes callback: what it lists at the end of a run, and what it never shows.
+
+Driven twice: with fake task/result objects (every branch, fast), and through ansible-playbook
+on localhost with the callback enabled the way ansible.cfg enables it.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ansible_collections.hpcdl.gpu.plugins.callback.changes import CallbackModule
+
+BIN = Path(sys.executable).parent
+SECRET = "hpcdl-S3CRET-do-not-print"
+
+
+class FakeDisplay:
+    def __init__(self):
+        self.lines = []
+
+    def banner(self, msg, *args, **kwargs):
+        self.lines.append(f"== {msg}")
+
+    def display(self, msg, *args, **kwargs):
+        self.lines.append(msg)
+
+    # CallbackBase may ask for these
+    def warning(self, msg, *args, **kwargs):
+        self.lines.append(f"WARNING {msg}")
+
+    def vvvv(self, *args, **kwargs):
+        pass
+
+    verbosity = 0
+
+
+class FakeRole:
+    def __init__(self, name):
+        self.name = name
+
+    def get_name(self, include_role_fqcn=True):
+        return self.name
+
+
+class FakeTask:
+    _count = 0
+
+    def __init__(self, name, role=None, no_log=False):
+        FakeTask._count += 1
+        self._uuid = f"uuid-{FakeTask._count}"
+        self.name = name
+        self._role = FakeRole(role) if role else None
+        self.no_log = no_log
+        self.action = "ansible.builtin.command"
+
+    def get_name(self, include_role_fqcn=True):
+        return f"{self._role.get_name()} : {self.name}" if self._role else self.name
+
+
+class Handler(FakeTask):
+    """Named like ansible.playbook.handler.Handler, which the callback also recognises."""
+
+
+class FakeHost:
+    def __init__(self, name):
+        self.name = name
+
+    def get_name(self):
+        return self.name
+
+
+class FakeResult:
+    """The 2.19 shape (task, host, result); older ansible-core had _task, _host, _result."""
+
+    def __init__(self, host, task, result, old_style=False):
+        if old_style:
+            self._host, self._task, self._result = FakeHost(host), task, result
+        else:
+            self.host, self.task, self.result = FakeHost(host), task, result
+
+
+class FakeStats:
+    def __init__(self, *hosts, failures=(), dark=()):
+        self.processed = {h: 1 for h in hosts}
+        self.failures = {h: 1 for h in failures}
+        self.dark = {h: 1 for h in dark}
+
+
+def new_callback():
+    display = FakeDisplay()
+    return CallbackModule(display=display), display
+
+
+def test_lists_changed_tasks_per_host_in_order_with_roles_and_handlers():
+    cb, display = new_callback()
+    install = FakeTask("Install Docker", role="hpcdl.gpu.docker")
+    keep = FakeTask("Read the daemon configuration", role="hpcdl.gpu.docker")
+    restart = Handler("Restart Docker", role="hpcdl.gpu.docker")
+    show = FakeTask("Show the summary")
+    cb.v2_playbook_on_task_start(install, False)
+    cb.v2_runner_on_ok(FakeResult("gpu1", install, {"changed": True}))
+    cb.v2_runner_on_ok(FakeResult("gpu2", install, {"changed": False}))
+    cb.v2_playbook_on_task_start(keep, False)
+    cb.v2_runner_on_ok(FakeResult("gpu1", keep, {"changed": False}))
+    cb.v2_playbook_on_handler_task_start(restart)
+    cb.v2_runner_on_ok(FakeResult("gpu1", restart, {"changed": True}, old_style=True))
+    cb.v2_playbook_on_task_start(show, False)
+    cb.v2_runner_on_ok(FakeResult("jump", show, {"changed": False}))
+    cb.v2_playbook_on_stats(FakeStats("gpu1", "gpu2", "jump"))
+    assert display.lines == [
+        "== What changed in this run",
+        "gpu1: 2 tasks changed",
+        "  - hpcdl.gpu.docker : Install Docker",
+        "  - (handler) hpcdl.gpu.docker : Restart Docker",
+        "gpu2: nothing changed",
+        "jump: nothing changed",
+    ]
+
+
+def test_repeated_and_failed_changes_are_counted_once_and_marked():
+    cb, display = new_callback()
+    loop = FakeTask("Add the users")
+    broken = FakeTask("Run the installer")
+    cb.v2_playbook_on_task_start(loop, False)
+    cb.v2_runner_on_ok(FakeResult("gpu1", loop, {"changed": True}))
+    cb.v2_runner_on_ok(FakeResult("gpu1", loop, {"changed": True}))
+    cb.v2_playbook_on_task_start(broken, False)
+    cb.v2_runner_on_failed(FakeResult("gpu1", broken, {"changed": True, "rc": 1}))
+    cb.v2_runner_on_failed(FakeResult("gpu2", broken, {"changed": True}), ignore_errors=True)
+    cb.v2_runner_on_failed(FakeResult("gpu3", broken, {"changed": False}))
+    cb.v2_playbook_on_stats(FakeStats("gpu1", "gpu2", "gpu3"))
+    assert display.lines[1:] == [
+        "gpu1: 2 tasks changed",
+        "  - Add the users (x2)",
+        "  - Run the installer (failed)",
+        "gpu2: 1 task changed",
+        "  - Run the installer (failed, ignored)",
+        "gpu3: nothing changed",
+    ]
+
+
+def test_check_mode_says_would_change():
+    cb, display = new_callback()
+    cb._check_mode = True
+    task = FakeTask("Write daemon.json")
+    cb.v2_playbook_on_task_start(task, False)
+    cb.v2_runner_on_ok(FakeResult("gpu1", task, {"changed": True}))
+    cb.v2_playbook_on_stats(FakeStats("gpu1", "jump"))
+    assert display.lines == [
+        "== What would change in this run (check mode)",
+        "gpu1: 1 task would change",
+        "  - Write daemon.json",
+        "jump: nothing would change",
+    ]
+
+
+def test_a_no_log_result_shows_its_name_only():
+    cb, display = new_callback()
+    task = FakeTask("Set the notebook token", role="hpcdl.gpu.jupyter", no_log=True)
+    cb.v2_playbook_on_task_start(task, False)
+    cb.v2_runner_on_ok(FakeResult("gpu1", task, {
+        "changed": True, "token": SECRET, "cmd": ["echo", SECRET], "item": SECRET,
+        "_ansible_no_log": True}))
+    cb.v2_playbook_on_stats(FakeStats("gpu1"))
+    text = "\n".join(display.lines)
+    assert SECRET not in text
+    assert "  - hpcdl.gpu.jupyter : Set the notebook token" in display.lines
+
+
+def test_says_when_a_host_failed_or_became_unreachable():
+    cb, display = new_callback()
+    task = FakeTask("Install Docker")
+    cb.v2_playbook_on_task_start(task, False)
+    cb.v2_runner_on_ok(FakeResult("gpu1", task, {"changed": True}))
+    cb.v2_playbook_on_stats(FakeStats("gpu1", "gpu2", "jump", failures=["gpu1"], dark=["gpu2"]))
+    assert display.lines[1:] == [
+        "gpu1: 1 task changed (then a task failed)",
+        "  - Install Docker",
+        "gpu2: nothing changed (then it was unreachable)",
+        "jump: nothing changed",
+    ]
+
+
+def test_no_hosts():
+    cb, display = new_callback()
+    cb.v2_playbook_on_stats(FakeStats())
+    assert display.lines == ["== What changed in this run", "no host ran a task"]
+
+
+PLAY = f"""\
+- name: Change a few things on localhost
+  hosts: localhost
+  gather_facts: false
+  vars:
+    secret_value: {SECRET}
+  tasks:
+    - name: Change something and notify
+      ansible.builtin.command: echo one
+      changed_when: true
+      notify: Restart the thing
+    - name: Change nothing
+      ansible.builtin.command: echo two
+      changed_when: false
+    - name: Use the secret
+      ansible.builtin.command: echo {{{{ secret_value }}}}
+      register: secret_result
+      changed_when: true
+      no_log: true
+    - name: Change on two of three items
+      ansible.builtin.command: echo {{{{ item }}}}
+      loop: [a, b, c]
+      changed_when: item != 'b'
+  handlers:
+    - name: Restart the thing
+      ansible.builtin.command: echo restart
+      changed_when: true
+"""
+
+
+def run_playbook(tmp_path, *extra):
+    (tmp_path / "play.yml").write_text(PLAY)
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_DEPRECATION_WARNINGS="false")
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "play.yml",
+         "-e", f"ansible_python_interpreter={sys.executable}", *extra],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def block(stdout, title):
+    """The callback's block: the lines after its banner."""
+    head, sep, tail = stdout.partition(title)
+    assert sep, stdout
+    return [line for line in tail.splitlines()[1:] if line.strip()]
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-vvv"]])
+def test_playbook_run_prints_the_block_and_never_the_secret(tmp_path, verbosity):
+    stdout = run_playbook(tmp_path, *verbosity)
+    assert block(stdout, "What changed in this run") == [
+        "localhost: 4 tasks changed",
+        "  - Change something and notify",
+        "  - Use the secret",
+        "  - Change on two of three items",
+        "  - (handler) Restart the thing",
+    ]
+    # The default callback hides the no_log result; the callback adds nothing of it either.
+    assert SECRET not in stdout
+
+
+def test_playbook_check_mode_run(tmp_path):
+    stdout = run_playbook(tmp_path, "--check")
+    # command tasks are skipped in check mode: nothing would change
+    assert block(stdout, "What would change in this run (check mode)") == [
+        "localhost: nothing would change"]
+
+
+def test_documentation_renders():
+    proc = subprocess.run([str(BIN / "ansible-doc"), "-t", "callback", "hpcdl.gpu.changes"],
+                          env=dict(os.environ, ANSIBLE_NOCOLOR="1"), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "What changed in this run" in proc.stdout
+    assert "aggregate" in proc.stdout
