@@ -26,15 +26,38 @@ def task_names(role, stdout):
     return re.findall(rf"^TASK \[hpcdl\.gpu\.{role} : (.+?)\] \**$", stdout, re.M)
 
 
-def run_check_play(tmp_path, play, variables, callback="default"):
-    """Write `play` and `variables` to tmp_path and run the play on localhost in check mode."""
+def run_check_play(tmp_path, play, variables, callback="default", extra_env=None):
+    """Write `play` and `variables` to tmp_path and run the play on localhost in check mode
+    (`extra_env`: more environment for ansible-playbook, e.g. a fact cache)."""
     (tmp_path / "play.yml").write_text(play)
     (tmp_path / "vars.json").write_text(json.dumps(variables))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK=callback,
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_CALLBACK_RESULT_FORMAT="json",
-               ANSIBLE_DEPRECATION_WARNINGS="false")
+               ANSIBLE_DEPRECATION_WARNINGS="false", **(extra_env or {}))
     return subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", "play.yml",
          "-e", f"ansible_python_interpreter={sys.executable}", "-e", "@vars.json"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
+
+
+def assert_refused(proc, role, message, allowed=frozenset(), secret=None):
+    """The play on localhost failed with `message`, before anything changed: every task of `role`
+    that ran is the argument-spec validation or one named in `allowed` (a set of task names, or a
+    predicate on a name). `secret`, if given, appears nowhere in the output. Prints the line a
+    user sees and returns the names of the tasks that ran."""
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert message in output, output
+    ran = task_names(role, proc.stdout)
+    assert ran, output
+    known = allowed if callable(allowed) else allowed.__contains__
+    assert all(name.startswith(ARGSPEC_TASK) or known(name) for name in ran), ran
+    assert re.search(r"localhost\s+:.*failed=1", proc.stdout), output
+    if secret is not None:
+        assert secret not in output, "the secret was printed"
+    print(f"{ran[-1]}: {next(line for line in output.splitlines() if message in line).strip()[:400]}")
+    return ran

@@ -5,24 +5,10 @@ changes nothing), and the assertion that only preflight tasks ran proves it was 
 archive whose checksum fails is refused on the lab: molecule/docker's verifier.)
 """
 import json
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from check_play import ARGSPEC_TASK, assert_refused, role_play, run_check_play
 
-BIN = Path(sys.executable).parent
-PLAY = """\
-- name: Run {role} with bad input
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: hpcdl.gpu.{role}
-"""
-TASK = re.compile(r"^TASK \[hpcdl\.gpu\.(\w+) : (.+?)\] \**$", re.M)
-ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
 PREFLIGHT = {
     "docker": {
         "Gather the facts the role needs (distribution, version, family, architecture)",
@@ -101,40 +87,18 @@ ARGSPEC_CASES = {
 
 
 def run_play(tmp_path, role, variables, extra_env=None):
-    play = tmp_path / "play.yml"
-    play.write_text(PLAY.format(role=role))
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps(variables))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_STDOUT_CALLBACK="default",
-               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DEPRECATION_WARNINGS="false", **(extra_env or {}))
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", str(play),
-         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{extra}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
-
-
-def _refused(proc, role, message):
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 2, output
-    assert message in output, output
-    ran = [name for task_role, name in TASK.findall(proc.stdout) if task_role == role]
-    assert ran, output
-    assert re.search(r"localhost\s+:.*failed=1", proc.stdout), output
-    print(f"{ran[-1]}: {next(line for line in output.splitlines() if message in line).strip()[:400]}")
-    return ran
+    return run_check_play(tmp_path, role_play(role), variables, extra_env=extra_env)
 
 
 @pytest.mark.parametrize(("role", "variables", "message"), CASES.values(), ids=CASES.keys())
 def test_bad_input_is_refused_in_preflight(tmp_path, role, variables, message):
-    ran = _refused(run_play(tmp_path, role, variables), role, message)
     # Only the argument-spec validation and preflight tasks ran; nothing was installed or written.
-    assert all(name in PREFLIGHT[role] or name.startswith(ARGSPEC_TASK) for name in ran), ran
+    assert_refused(run_play(tmp_path, role, variables), role, message, PREFLIGHT[role])
 
 
 @pytest.mark.parametrize(("role", "variables", "message"), ARGSPEC_CASES.values(), ids=ARGSPEC_CASES.keys())
 def test_a_wrong_choice_or_type_is_refused_by_the_argument_specs(tmp_path, role, variables, message):
-    ran = _refused(run_play(tmp_path, role, variables), role, message)
+    ran = assert_refused(run_play(tmp_path, role, variables), role, message)
     assert ran[-1].startswith(ARGSPEC_TASK), ran
 
 
@@ -149,7 +113,8 @@ def test_on_the_seeds_centos_7_the_legacy_path_is_chosen_and_needs_the_rpms_sha2
     (cache / "s1_localhost").write_text(json.dumps({"__payload__": json.dumps(facts)}))
     env = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
            "ANSIBLE_GATHERING": "smart"}
-    ran = _refused(run_play(tmp_path, "nvidia_docker", {}, env), "nvidia_docker",
-                   "nvidia_docker_path is legacy: nvidia_docker_legacy_rpm_url must be a URL")
+    ran = assert_refused(run_play(tmp_path, "nvidia_docker", {}, env), "nvidia_docker",
+                         "nvidia_docker_path is legacy: nvidia_docker_legacy_rpm_url must be a URL",
+                         PREFLIGHT["nvidia_docker"])
     assert "Refuse the legacy path where its rpm cannot be installed" in ran  # passed: EL
     assert ran[-1] == "Check that the legacy rpm is given with its sha256"
