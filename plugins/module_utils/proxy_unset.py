@@ -1,19 +1,10 @@
-#!/usr/bin/env python
 # -*- coding: utf-8 -*-
-# Copyright: hpcdl.gpu contributors
-# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-# Runs on the managed host's Python (2.7 on EL 7, as in the seed): no modern syntax.
-# ruff: noqa: UP004, UP009, UP010, UP031, UP036, B905
-"""Remove proxy settings from files, line by line: the worker of the role hpcdl.gpu.proxy_unset.
+# Copyright (c) hpcdl.gpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Remove proxy settings from files, line by line: the logic of ``hpcdl.gpu.proxy_unset``.
 
-Run on the managed host by ansible.builtin.script with one argument, a JSON object:
-  shell_files, yum_files, apt_files, wgetrc_files, systemd_env_files  lists of paths or globs
-  names              the proxy variable names
-  only_matching      "" (remove every proxy) or a regex a proxy value must match to be removed
-  users_rc_files, uid_min, uid_max, include_root   the users' shell files (root and a uid range)
-  backup, validate_shell, check
-Prints one JSON object: changed, removed [{path, kind, lines, backup_file}], kept, scanned,
-and failed/msg on an error. Python 2.7 and 3.6+, standard library only.
+Used by the module of that name, which the role hpcdl.gpu.proxy_unset runs. Standard library
+only; Python 2.7 (EL 7, as in the seed) and 3.6+ (the targets' Python).
 
 What goes, by kind:
   shell        NAME=value, export NAME=value, declare -x NAME=value (one assignment per line)
@@ -21,21 +12,41 @@ What goes, by kind:
   apt          Acquire::<scheme>::Proxy[::host] "value"; (not DIRECT or false)
   wget         <name> = value (case-insensitive), use_proxy = on (not off)
   systemd_env  the proxy assignments of Environment= lines; a line left empty goes
-Every change is computed and validated (bash -n) first; nothing is written unless all pass.
+
+- ``Scrubber(names, only_matching).scrub(kind, lines)`` decides what goes (pure, no file access).
+- ``find_users``/``expand`` turn the options into the (path, kind) list of files to read.
+- ``run(params, check_mode, host)`` computes every change, validates the edited shell files
+  (``bash -n``) and only when all pass backs up and writes them; it returns the module's result
+  (``failed``/``msg`` on an error). ``host`` does what needs the module: find and run bash,
+  back up, write atomically (``ModuleHost`` wraps an AnsibleModule).
 """
 
 from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
+
 import glob
-import json
 import os
 import pwd
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
+
+ARGUMENT_SPEC = dict(
+    shell_files=dict(type='list', elements='str', default=[]),
+    yum_files=dict(type='list', elements='str', default=[]),
+    apt_files=dict(type='list', elements='str', default=[]),
+    wgetrc_files=dict(type='list', elements='str', default=[]),
+    systemd_env_files=dict(type='list', elements='str', default=[]),
+    names=dict(type='list', elements='str', required=True),
+    only_matching=dict(type='str', default=''),
+    users_rc_files=dict(type='list', elements='str', default=[]),
+    uid_min=dict(type='int', default=1000),
+    uid_max=dict(type='int', default=60000),
+    include_root=dict(type='bool', default=True),
+    backup=dict(type='bool', default=True),
+    validate_shell=dict(type='bool', default=True),
+)
 
 OPTIONS = (("shell_files", "shell"), ("yum_files", "yum"), ("apt_files", "apt"), ("wgetrc_files", "wget"),
            ("systemd_env_files", "systemd_env"))
@@ -51,6 +62,11 @@ APT_NOT_A_PROXY = ("direct", "false", "")
 WGET_USE_PROXY = re.compile(r"(?i)^\s*use_proxy\s*=\s*(on|yes|1)\s*$")
 ENV_LINE = re.compile(r"^(?P<lead>\s*Environment\s*=\s*)(?P<rest>.*?)(?P<trail>\s*)$")
 ENV_TOKEN = re.compile(r'"[^"]*"|\'[^\']*\'|\S+')
+# Backups (this module's and Ansible's end in ~) and package managers' leftovers: never live config.
+SKIP_SUFFIXES = ("~", ".bak", ".orig", ".save", ".rpmnew", ".rpmsave", ".dpkg-old", ".dpkg-new", ".dpkg-dist",
+                 ".ucf-old", ".ucf-new", ".ucf-dist")
+# bash -n's messages are parsed by nobody but read by a person: the C locale keeps them in English.
+C_LOCALE = dict(LANG='C', LC_ALL='C', LC_MESSAGES='C')
 
 
 def unquote(value):
@@ -148,7 +164,7 @@ class Scrubber(object):
                    and m.group("value") and m.group("value").lower() != "_none_"]
         kept_proxy = any(not self.wanted(m.group("value")) for m in proxies)
         out, removed, kept = [], [], []
-        for line, match in zip(lines, parsed):
+        for line, match in zip(lines, parsed):  # noqa: B905 (Python 2.7: zip has no strict)
             body = self._body(line)
             if match and match.group("key").lower() in YUM_KEYS:
                 key, value = match.group("key").lower(), match.group("value")
@@ -189,17 +205,13 @@ class Scrubber(object):
 
 
 def find_users(uid_min, uid_max, include_root):
+    """The homes of root (if included) and of the users in [uid_min, uid_max], by uid, each once."""
     homes = []
     for entry in sorted(pwd.getpwall(), key=lambda e: e.pw_uid):
         in_scope = (entry.pw_uid == 0 and include_root) or uid_min <= entry.pw_uid <= uid_max
         if in_scope and entry.pw_dir and entry.pw_dir.startswith("/") and entry.pw_dir not in homes:
             homes.append(entry.pw_dir)
     return homes
-
-
-# Backups (this role's and Ansible's end in ~) and package managers' leftovers: never live config.
-SKIP_SUFFIXES = ("~", ".bak", ".orig", ".save", ".rpmnew", ".rpmsave", ".dpkg-old", ".dpkg-new", ".dpkg-dist",
-                 ".ucf-old", ".ucf-new", ".ucf-dist")
 
 
 def expand(targets, homes, rc_files):
@@ -216,20 +228,11 @@ def expand(targets, homes, rc_files):
     return files
 
 
-def which(program):
-    for directory in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) + ["/usr/bin", "/bin"]:
-        candidate = os.path.join(directory, program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def validator_for(path, kind, validate_shell):
+def needs_validation(path, kind, validate_shell):
+    """Whether an edited file is checked with bash -n: shell files, but not /etc/environment or zsh files."""
     if kind != "shell" or not validate_shell:
-        return None
-    if path == "/etc/environment" or "zsh" in os.path.basename(path):
-        return None
-    return which("bash")
+        return False
+    return path != "/etc/environment" and "zsh" not in os.path.basename(path)
 
 
 def read_text(path):
@@ -246,30 +249,62 @@ def to_bytes(text):
     return text.encode("utf-8")
 
 
-def backup_file(path):
-    """A copy next to the file, named as Ansible's own backups: <file>.<pid>.<timestamp>~."""
-    target = "%s.%s.%s" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S~"))
-    shutil.copy2(path, target)
-    return target
-
-
-def write_over(path, text):
-    """Write atomically, keeping the file's owner and mode."""
-    stat = os.stat(path)
-    fd, tmp = tempfile.mkstemp(prefix=".proxy_unset.", dir=os.path.dirname(path))
+def _write_temp(text, directory=None, suffix=""):
+    """A new temporary file holding ``text``; the caller moves or removes it."""
+    fd, tmp = tempfile.mkstemp(prefix=".proxy_unset.", suffix=suffix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(to_bytes(text))
-        os.chmod(tmp, stat.st_mode & 0o7777)
-        os.chown(tmp, stat.st_uid, stat.st_gid)
-        os.rename(tmp, path)
     except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
+    return tmp
 
 
-def run(params):
+class ModuleHost(object):
+    """What ``run`` needs from the host, done through an AnsibleModule."""
+
+    def __init__(self, module):
+        self.module = module
+        self._bash = False
+
+    def bash(self):
+        """The path of bash, or None (then no file is validated)."""
+        if self._bash is False:
+            self._bash = self.module.get_bin_path("bash")
+        return self._bash
+
+    def syntax_error(self, path, text):
+        """bash -n on ``text`` (what ``path`` would hold): None if it parses, else bash's message."""
+        tmp = _write_temp(text, suffix=".sh")
+        try:
+            rc, _out, err = self.module.run_command([self.bash(), "-n", tmp], environ_update=C_LOCALE)
+        finally:
+            os.unlink(tmp)
+        if rc == 0:
+            return None
+        return (err or "").strip().replace(tmp, path)
+
+    def backup(self, path):
+        """A copy next to the file, <file>.<pid>.<timestamp>~ (Ansible's backup name); its path."""
+        return self.module.backup_local(path)
+
+    def write(self, path, text):
+        """Replace the file atomically, keeping its owner, mode and SELinux context."""
+        tmp = _write_temp(text, directory=os.path.dirname(path))
+        try:
+            self.module.atomic_move(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def run(params, check_mode, host):
+    """Scan, decide, validate, then (not in check mode) back up and write.
+
+    Returns the result: changed, removed [{path, kind, lines, backup_file}], kept, scanned;
+    failed and msg on an error (then nothing was written).
+    """
     targets = [{"path": path, "kind": kind} for option, kind in OPTIONS for path in params.get(option) or []]
     if not params.get("names"):
         return {"failed": True, "msg": "names is empty: give at least one proxy variable name."}
@@ -294,44 +329,32 @@ def run(params):
 
     failures = []
     for plan in plans:
-        bash = validator_for(plan["path"], plan["kind"], params.get("validate_shell", True))
-        if not bash:
+        if not needs_validation(plan["path"], plan["kind"], params.get("validate_shell", True)) or not host.bash():
             continue
-        fd, tmp = tempfile.mkstemp(prefix=".proxy_unset.", suffix=".sh")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(to_bytes(plan["after"]))
-            proc = subprocess.Popen([bash, "-n", tmp], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            _out, err = proc.communicate()
-            if proc.returncode != 0:
-                err = err.decode("utf-8", "replace").strip().replace(tmp, plan["path"])
-                failures.append("%s (%s)" % (plan["path"], err))
-        finally:
-            os.unlink(tmp)
+        error = host.syntax_error(plan["path"], plan["after"])
+        if error is not None:
+            failures.append("%s (%s)" % (plan["path"], error))
     removed = [{"path": p["path"], "kind": p["kind"], "lines": p["lines"]} for p in plans]
     if failures:
         return {"failed": True, "changed": False, "removed": removed, "kept": kept, "scanned": scanned,
                 "msg": "Removing the proxy lines would leave a shell file that bash cannot parse, so nothing was "
                        "changed: %s. Edit these lines by hand (for example an if-block whose only command sets "
-                       "the proxy), or set proxy_unset_validate_shell to false." % "; ".join(failures)}
+                       "the proxy), or set validate_shell to false (proxy_unset_validate_shell in the role "
+                       "hpcdl.gpu.proxy_unset)." % "; ".join(failures)}
 
-    if not params.get("check"):
-        for plan, entry in zip(plans, removed):
+    if not check_mode:
+        for plan, entry in zip(plans, removed):  # noqa: B905 (Python 2.7: zip has no strict)
             if params.get("backup", True):
-                entry["backup_file"] = backup_file(plan["path"])
-            write_over(plan["path"], plan["after"])
+                entry["backup_file"] = host.backup(plan["path"])
+            host.write(plan["path"], plan["after"])
     return {"changed": bool(removed), "removed": removed, "kept": kept, "scanned": scanned}
 
 
-def main(argv):
+def run_module(module):
     try:
-        result = run(json.loads(argv[1]))
-    except Exception as exc:  # reported to Ansible as JSON, like a module would
+        result = run(module.params, module.check_mode, ModuleHost(module))
+    except Exception as exc:  # a file that cannot be read or written: say which, as one sentence
         result = {"failed": True, "msg": "%s: %s" % (type(exc).__name__, exc)}
-    result.setdefault("failed", False)
-    print(json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
