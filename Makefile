@@ -10,7 +10,7 @@ GPUS ?= 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(VENV)/collections
 
-.PHONY: help venv deps demo lab-up lab-down lab-status test clean
+.PHONY: help venv deps demo lab-up lab-down lab-status test bench clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -57,18 +57,27 @@ demo: lab-up
 
 # What the tests need beyond Python: the container engine (installed and started if missing,
 # privileged containers probed), the lab's base image (built once, cached), shellcheck for
-# ansible-test sanity.
+# ansible-test sanity, chromium (headless) for the site scenario's browser check.
 deps: venv
 	$(BIN)/python lab/lab.py engine
 	@command -v shellcheck >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
 	  && { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null; } \
 	  || echo "shellcheck not installed: ansible-test sanity will skip its shell checks"; }
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+	  && { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+	  || echo "chromium not installed: the site scenario's browser check will fail (apt-get install chromium)"; }
 
 # Debian's real NVIDIA userspace (nvidia-smi, libnvidia-ml1, libcuda1), unpacked, not installed:
 # the module's probes are tested against it with no driver loaded.
 test: deps
 	tests/unit/fixtures/cuda_compat/fetch_userspace.sh $(CURDIR)/.cache/nvroot
 	HPCDL_NVIDIA_USERSPACE=$(CURDIR)/.cache/nvroot $(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+#   make bench  time site.yml on fresh labs of 1 and 4 gpu nodes (BENCH_ARGS="--nodes 1 --keep")
+# Per stage cold, rerun against a no-op floor, Tengine compiles, 4 nodes against 1; figures and logs in
+# artifacts/bench/. Labs bench-<count>, taken down first and after. Minutes: not part of `make test`.
+bench: venv
+	$(BIN)/python bench/site_bench.py $(BENCH_ARGS)
 
 clean: lab-down
 	rm -rf $(VENV) $(VENV)-sanity

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 # Tooling that is not collection content: the lab's own machinery and CI (build_ignore'd too).
-NOT_COLLECTION = ("lab/", ".ci/")
+NOT_COLLECTION = ("lab/", ".ci/", "bench/")
 
 
 def run(args, cwd=ROOT, timeout=1800):
@@ -104,5 +104,5 @@ def test_collection_builds_without_tests_or_lab(tmp_path):
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
     assert "galaxy.yml" not in names and "MANIFEST.json" in names
-    assert not [n for n in names if n.split("/")[0] in ("lab", "molecule", "tests", ".ci", ".lab")]
+    assert not [n for n in names if n.split("/")[0] in ("lab", "molecule", "tests", ".ci", ".lab", "bench")]
     assert any(n.startswith("playbooks/") for n in names)
