@@ -21,6 +21,8 @@ description:
     A task that changed something and then failed is marked as failed (failed and ignored under
     C(ignore_errors)).
   - It prints besides the stdout callback (it is not one); enable it with O(ignore:callbacks_enabled).
+    Where the stdout callback writes a machine-readable document (C(json), C(jsonl), such as
+    C(ansible.posix.json)), it prints nothing, so that the document stays whole.
 author:
   - hpcdl.gpu maintainers (!UNKNOWN)
 requirements:
@@ -44,6 +46,7 @@ EXAMPLES = r'''
 
 import contextlib  # noqa: E402
 
+from ansible import constants as C  # noqa: E402
 from ansible import context  # noqa: E402
 from ansible.plugins.callback import CallbackBase  # noqa: E402
 
@@ -124,6 +127,10 @@ class CallbackModule(CallbackBase):
         self._record(result, failed='failed, ignored' if ignore_errors else 'failed')
 
     def v2_playbook_on_stats(self, stats):
+        # A json/jsonl stdout callback prints one document that programs parse: add nothing to it.
+        stdout_callback = str(getattr(C, 'DEFAULT_STDOUT_CALLBACK', '') or '')
+        if stdout_callback.rsplit('.', 1)[-1] in ('json', 'jsonl'):
+            return
         hosts = sorted(set(stats.processed) | set(self._changes))
         self._check_mode = self._check_mode or bool(context.CLIARGS.get('check', False))
         verb = 'would change' if self._check_mode else 'changed'

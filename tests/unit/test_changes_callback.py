@@ -3,6 +3,7 @@
 Driven twice: with fake task/result objects (every branch, fast), and through ansible-playbook
 on localhost with the callback enabled the way ansible.cfg enables it.
 """
+import json
 import os
 import subprocess
 import sys
@@ -218,11 +219,11 @@ PLAY = f"""\
 """
 
 
-def run_playbook(tmp_path, *extra):
+def run_playbook(tmp_path, *extra, stdout_callback="default"):
     (tmp_path / "play.yml").write_text(PLAY)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-               ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes", ANSIBLE_STDOUT_CALLBACK=stdout_callback,
                ANSIBLE_DEPRECATION_WARNINGS="false")
     proc = subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "play.yml",
@@ -251,6 +252,14 @@ def test_playbook_run_prints_the_block_and_never_the_secret(tmp_path, verbosity)
     ]
     # The default callback hides the no_log result; the callback adds nothing of it either.
     assert SECRET not in stdout
+
+
+@pytest.mark.parametrize("stdout_callback", ["ansible.posix.json", "json"])
+def test_a_json_document_on_stdout_stays_whole(tmp_path, stdout_callback):
+    stdout = run_playbook(tmp_path, stdout_callback=stdout_callback)
+    document = json.loads(stdout)  # nothing printed after it
+    assert document["stats"]["localhost"]["changed"] == 4, document["stats"]
+    assert "What changed" not in stdout
 
 
 def test_playbook_check_mode_run(tmp_path):
