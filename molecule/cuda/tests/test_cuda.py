@@ -1,36 +1,27 @@
 """What a user sees on gpu1 after asking for CUDA 12.4 on a node that had 12.2 (the lab's signed
 CUDA-like repository, reached only through the tunnel): the upgrade, the link, login shells,
 cuda_compat's view, and a tampered repository refused without changing anything."""
-import json
-import os
+import functools
 import subprocess
-from pathlib import Path
 
 import pytest
-import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
+from labhosts import GPUS, INTERNET_IP, PROJECT, ansible_module, ansible_playbook, host
 
-INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-ROOT = Path(__file__).resolve().parents[3]
-RUNNER = AnsibleRunner(str(INVENTORY))
-GPUS = RUNNER.get_hosts("gpu_nodes")
-INTERNET = RUNNER.get_variables(GPUS[0])["hpcdl_lab_internet_ip"]
-REPO = f"http://{INTERNET}/cuda/repos/debian12/x86_64/"
-FINGERPRINT = subprocess.run(["curl", "-sS", "--noproxy", "*", REPO + "hpcdl-lab-cuda.fpr"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-# The lab settings the scenario's plays use (the lead adds them to the lab's group_vars).
-LAB_VARS = {"cuda_repo_mirror": f"http://{INTERNET}/cuda", "cuda_repo_key_file": "hpcdl-lab-cuda.pub",
-            "cuda_repo_key_fingerprint": FINGERPRINT, "cuda_gpu_checks": False, "cuda_version": "12.4"}
+REPO = f"http://{INTERNET_IP}/cuda/repos/debian12/x86_64/"
 CLEAN_LOGIN = "env -i HOME=/root TERM=dumb PATH=/usr/bin:/bin bash -lc"
 
 
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+@functools.cache
+def fingerprint():
+    """The fingerprint the lab's repository publishes for its key (fetched when a test first needs it)."""
+    return subprocess.run(["curl", "-sS", "--noproxy", "*", REPO + "hpcdl-lab-cuda.fpr"],
+                          capture_output=True, text=True, check=True).stdout.strip()
 
 
-def _json_env():
-    return dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json",
-                ANSIBLE_NOCOLOR="1")
+def lab_vars():
+    """The lab settings the scenario's plays use (the lead adds them to the lab's group_vars)."""
+    return {"cuda_repo_mirror": f"http://{INTERNET_IP}/cuda", "cuda_repo_key_file": "hpcdl-lab-cuda.pub",
+            "cuda_repo_key_fingerprint": fingerprint(), "cuda_gpu_checks": False, "cuda_version": "12.4"}
 
 
 def cuda_packages(node):
@@ -56,7 +47,7 @@ def test_repository_is_signed_with_the_pinned_key(gpu):
     assert f"URIs: {REPO}\n" in sources
     assert "Signed-By: /etc/apt/keyrings/cuda-archive-keyring.asc\n" in sources
     listing = node.check_output("gpg --batch --with-colons --show-keys /etc/apt/keyrings/cuda-archive-keyring.asc")
-    assert [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0] == FINGERPRINT
+    assert [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0] == fingerprint()
     # Nothing trusted without a signature anywhere in apt's configuration.
     assert node.run("grep -rniE 'trusted=yes|Trusted: *yes|AllowUnauthenticated' /etc/apt").rc == 1
 
@@ -87,34 +78,23 @@ def test_login_shell_nvcc_reports_12_4(gpu):
 
 @pytest.mark.parametrize("gpu", GPUS)
 def test_cuda_compat_sees_toolkit_12_4(gpu):
-    proc = subprocess.run(
-        ["ansible", gpu, "-i", str(INVENTORY), "-m", "hpcdl.gpu.cuda_compat",
-         "-a", "cuda_version=12.4 fail_on_incompatible=false"],
-        capture_output=True, text=True, env=_json_env(), check=False,
-    )
-    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][gpu]
-    assert proc.returncode == 0, result
+    rc, results = ansible_module(gpu, "hpcdl.gpu.cuda_compat", "cuda_version=12.4 fail_on_incompatible=false")
+    result = results[gpu]
+    assert rc == 0, result
     assert result["toolkit_version"] == "12.4.131"
     assert result["toolkit_path"] == "/usr/local/cuda-12.4"
     assert result["required_cuda"] == "12.4"
 
 
 @pytest.mark.parametrize("gpu", GPUS)
-def test_tampered_repository_is_refused_and_nothing_changes(gpu, tmp_path):
+def test_tampered_repository_is_refused_and_nothing_changes(gpu):
     node = host(gpu)
     before = state(node)
-    extra = tmp_path / "vars.json"
-    extra.write_text(json.dumps(dict(LAB_VARS, cuda_repo_mirror=f"http://{INTERNET}/cuda/tampered")))
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / "playbooks" / "cuda.yml"),
-         "--limit", gpu, "-e", f"@{extra}"],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"),
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 2, output
-    assert f"The CUDA repository http://{INTERNET}/cuda/tampered/repos/debian12/x86_64/ was refused" in output
+    rc, output = ansible_playbook("--limit", gpu, playbook=PROJECT / "playbooks" / "cuda.yml",
+                                  extra=dict(lab_vars(), cuda_repo_mirror=f"http://{INTERNET_IP}/cuda/tampered"))
+    assert rc == 2, output
+    assert f"The CUDA repository http://{INTERNET_IP}/cuda/tampered/repos/debian12/x86_64/ was refused" in output
     assert "BADSIG" in output
-    assert f"apt could not verify it with the pinned key {FINGERPRINT}" in output
+    assert f"apt could not verify it with the pinned key {fingerprint()}" in output
     assert "Nothing was installed from it and the previous repository entry was put back" in output
     assert state(node) == before

@@ -1,18 +1,8 @@
 """What a user sees on gpu1 with Debian's real NVIDIA userspace (535.261.03) and no driver:
 nvidia-smi cannot talk to the driver, and hpcdl.gpu.cuda_compat says so and what to do."""
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
-import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
+from labhosts import GPUS, PROJECT, RUNNER, ansible_json, ansible_module, host
 
-INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-ROOT = Path(__file__).resolve().parents[3]
-RUNNER = AnsibleRunner(str(INVENTORY))
-GPUS = RUNNER.get_hosts("gpu_nodes")
 VERSION = "535.261.03"
 NOT_LOADED = (
     f'The NVIDIA kernel module is not loaded on this host (the userspace driver {VERSION} is '
@@ -20,23 +10,10 @@ NOT_LOADED = (
     'kernel module for the running kernel if modprobe cannot find it, or reboot.')
 
 
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def _json_env():
-    return dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json",
-                ANSIBLE_NOCOLOR="1")
-
-
 def cuda_compat(gpu, args):
     """The module's result on gpu, run by `ansible` as a user would run it."""
-    proc = subprocess.run(
-        ["ansible", gpu, "-i", str(INVENTORY), "-m", "hpcdl.gpu.cuda_compat", "-a", args],
-        capture_output=True, text=True, env=_json_env(), check=False,
-    )
-    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][gpu]
-    return proc.returncode, result
+    rc, results = ansible_module(gpu, "hpcdl.gpu.cuda_compat", args)
+    return rc, results[gpu]
 
 
 @pytest.mark.parametrize("gpu", GPUS)
@@ -100,13 +77,10 @@ def test_planning_the_seeds_driver_fails_with_its_verdict(gpu):
 
 
 def test_check_gpu_report_says_driver_not_loaded():
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / "playbooks" / "check_gpu.yml"),
-         "-e", "check_gpu_cuda_version=12.2"],
-        capture_output=True, text=True, env=_json_env(), check=False, cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
+    rc, document = ansible_json(["ansible-playbook", str(PROJECT / "playbooks" / "check_gpu.yml"),
+                                 "-e", "check_gpu_cuda_version=12.2"])
+    assert rc == 0, document
+    tasks = document["plays"][0]["tasks"]
     report = next(t for t in tasks if t["task"]["name"] == "Show the report")
     for gpu in GPUS:
         lines = report["hosts"][gpu]["msg"]

@@ -1,37 +1,18 @@
 """What a user gets on gpu1 after docker + nvidia_docker: a running engine with the nvidia
 runtime next to their own settings, the image from the archive, and refusals that change nothing."""
 import json
-import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
-import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
+from labhosts import GPUS, INTERNET_IP, SCENARIO_DIR, ansible_module, ansible_playbook, host
 
-INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-SCENARIO = Path(__file__).resolve().parents[1]
-RUNNER = AnsibleRunner(str(INVENTORY))
-GPUS = RUNNER.get_hosts("gpu_nodes")
 IMAGE = "hpcdl-lab/busybox:1"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
 def daemon_json(gpu):
     return json.loads(host(gpu).file("/etc/docker/daemon.json").content_string)
-
-
-def playbook(*args):
-    # One line per result, so that a message can be found whole.
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    proc = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), *args], capture_output=True, text=True,
-                          env=env, check=False, cwd=SCENARIO)
-    return proc.returncode, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("gpu", GPUS)
@@ -67,7 +48,7 @@ def test_the_toolkit_came_from_the_signed_repository(gpu):
     assert node.check_output("nvidia-ctk --version").startswith("NVIDIA Container Toolkit CLI version 1.17.8")
     source = node.file("/etc/apt/sources.list.d/nvidia-container-toolkit.list").content_string
     assert "signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring.asc" in source
-    www = f"http://{RUNNER.get_variables(gpu)['hpcdl_lab_internet_ip']}/nvidia_toolkit"
+    www = f"http://{INTERNET_IP}/nvidia_toolkit"
     published = subprocess.run(["curl", "-sS", f"{www}/gpgkey.fingerprint"], capture_output=True, text=True,
                                check=True).stdout.strip()
     key = node.check_output("gpg --batch --with-colons --show-keys "
@@ -87,7 +68,7 @@ def test_daemon_json_holds_the_users_keys_and_ours(gpu):
         else:
             assert config[key] == value, key
     assert config["runtimes"]["nvidia"] == {"path": "nvidia-container-runtime"}
-    assert config["registry-mirrors"] == [f"http://{RUNNER.get_variables(gpu)['hpcdl_lab_internet_ip']}:5000"]
+    assert config["registry-mirrors"] == [f"http://{INTERNET_IP}:5000"]
     assert config["log-driver"] == "json-file"
     assert config["log-opts"] == {"max-file": "2", "max-size": "10m"}  # merged key by key
     # Each change was backed up first; one of the backups is the planted file.
@@ -119,7 +100,7 @@ def test_a_key_the_user_adds_by_hand_survives_the_next_run(gpu):
     node.run("cp -p /etc/docker/daemon.json /etc/hpcdl-lab/daemon.json.before-hand-edit")
     python = "import json,sys; json.dump(json.loads(sys.argv[1]), open('/etc/docker/daemon.json', 'w'), indent=2)"
     assert node.run(f"python3 -c {_quote(python)} {_quote(json.dumps(config))}").rc == 0
-    rc, out = playbook("converge.yml")
+    rc, out = ansible_playbook(cwd=SCENARIO_DIR)
     assert rc == 0, out[-4000:]
     changed = {name: int(count) for name, count, _u, _f in RECAP.findall(out)}
     assert changed.get(gpu) == 0, out[-4000:]
@@ -130,7 +111,7 @@ def test_a_key_the_user_adds_by_hand_survives_the_next_run(gpu):
 
 @pytest.mark.parametrize("gpu", GPUS)
 def test_an_archive_whose_checksum_fails_is_refused_and_nothing_is_loaded(gpu, tmp_path):
-    www = f"http://{RUNNER.get_variables(gpu)['hpcdl_lab_internet_ip']}/images"
+    www = f"http://{INTERNET_IP}/images"
     good = subprocess.run(["curl", "-sS", f"{www}/busybox.tar.sha256"], capture_output=True, text=True,
                           check=True).stdout.split()[0]
     play = tmp_path / "corrupt.yml"
@@ -149,7 +130,7 @@ def test_an_archive_whose_checksum_fails_is_refused_and_nothing_is_loaded(gpu, t
             url: {www}/busybox-corrupt.tar
             sha256: {good}
 """)
-    rc, out = playbook(str(play))
+    rc, out = ansible_playbook(playbook=play, cwd=SCENARIO_DIR)
     assert rc == 2, out[-4000:]
     message = next(line for line in out.splitlines() if "No image archive was loaded" in line)
     print(message)
@@ -165,14 +146,12 @@ def test_an_invalid_daemon_json_stops_the_merge_and_is_left_untouched(gpu):
     node = host(gpu)
     broken = '{"max-concurrent-downloads": 2,\n  "runtimes": {\n'
     node.run(f"printf '%s' {_quote(broken)} > /etc/hpcdl-lab/broken-daemon.json")
-    proc = subprocess.run(
-        ["ansible", gpu, "-i", str(INVENTORY), "-m", "hpcdl.gpu.docker_daemon_config",
-         "-a", json.dumps({"path": "/etc/hpcdl-lab/broken-daemon.json",
-                           "options": {"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}})],
-        capture_output=True, text=True, check=False)
-    assert proc.returncode == 2, proc.stdout
-    assert "/etc/hpcdl-lab/broken-daemon.json is not valid JSON (" in proc.stdout
-    assert "It was left untouched." in proc.stdout
+    args = {"path": "/etc/hpcdl-lab/broken-daemon.json",
+            "options": {"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}}
+    rc, results = ansible_module(gpu, "hpcdl.gpu.docker_daemon_config", json.dumps(args))
+    assert rc == 2, results
+    assert "/etc/hpcdl-lab/broken-daemon.json is not valid JSON (" in results[gpu]["msg"]
+    assert "It was left untouched." in results[gpu]["msg"]
     assert node.file("/etc/hpcdl-lab/broken-daemon.json").content_string == broken
     assert node.check_output("ls /etc/hpcdl-lab").split() == ["broken-daemon.json", "daemon.json.before-hand-edit",
                                                               "daemon.json.planted"]

@@ -1,22 +1,7 @@
 """Egress through the vendor bundle's tunnel (the lab's TEST VPN.tar.gz) from the gpu node through jump."""
-import sys
-from pathlib import Path
-
 import pytest
-
-# The checks both egress scenarios share live beside the wireguard scenario's tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "egress_wireguard" / "tests"))
-from egress_checks import (  # noqa: E402
-    GPUS,
-    INTERNET_IP,
-    JUMP_PRIVATE_IP,
-    ansible_playbook,
-    check_apt_through_tunnel,
-    check_management_path,
-    check_probe_through_tunnel,
-    host,
-    journal,
-)
+from egress_checks import check_apt_through_tunnel, check_management_path, check_probe_through_tunnel, journal
+from labhosts import GPUS, INTERNET_IP, JUMP_PRIVATE_IP, ansible_playbook, host
 
 SERVER_UNIT = "hpcdl-test-vpn-server.service"
 

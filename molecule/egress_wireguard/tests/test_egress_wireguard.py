@@ -1,21 +1,13 @@
 """Egress through WireGuard (wireguard-go) from the gpu node through jump."""
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from egress_checks import (  # noqa: E402
-    GPUS,
-    JUMP_PRIVATE_IP,
-    ansible_playbook,
+from egress_checks import (
     check_apt_through_tunnel,
     check_management_path,
     check_probe_through_tunnel,
     check_secret_not_logged,
-    host,
     journal,
 )
+from labhosts import GPUS, JUMP_PRIVATE_IP, ansible_playbook, host
 
 
 @pytest.mark.parametrize("gpu", GPUS)

@@ -1,24 +1,15 @@
 """proxy_unset removed the planted stale proxy, and only it: every other line, backups, sessions."""
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
+from labhosts import GPUS, INTERNET_IP, JUMP_PRIVATE_IP, RUNNER, host
 
-INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-RUNNER = AnsibleRunner(str(INVENTORY))
-GPUS = RUNNER.get_hosts("gpu_nodes")
 PROXY_NAMES = {"http_proxy", "https_proxy", "ftp_proxy", "all_proxy",
                "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY"}
 MARKER = "hpcdl lab: planted stale proxy"
-
-
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
 def plant(name):
@@ -73,9 +64,8 @@ def test_only_the_proxy_lines_are_gone(gpu, planted):
 def test_only_matching_left_the_working_proxy(gpu):
     node = host(gpu)
     content = node.file("/etc/hpcdl-lab/only-matching.sh").content_string
-    lab = RUNNER.get_variables(gpu)
-    assert f"export http_proxy=http://{lab['hpcdl_lab_jump_private_ip']}:3128/" not in content
-    assert f"export https_proxy=http://{lab['hpcdl_lab_internet_ip']}:3129/\n" in content
+    assert f"export http_proxy=http://{JUMP_PRIVATE_IP}:3128/" not in content
+    assert f"export https_proxy=http://{INTERNET_IP}:3129/\n" in content
     assert "export LAB_KEEP_ONLY_MATCHING=kept\n" in content
 
 

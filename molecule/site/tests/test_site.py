@@ -8,40 +8,26 @@ tests/test_molecule.py writes each Molecule step's output to artifacts/molecule/
 this verifier runs; the rebuild test reads it.
 """
 import json
-import os
 import re
 import socket
 import uuid
 from pathlib import Path
 
 import pytest
-import testinfra
 from jupyter_probe import Jupyter, chromium, read_png
-from testinfra.utils.ansible_runner import AnsibleRunner
+from labhosts import GPUS, JUMP_IP, JUMP_PRIVATE_IP, LAB_VARS, LOG, PROBE_TOKEN, PROBE_URL, PROJECT, RUNNER, host
 
-INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-RUNNER = AnsibleRunner(str(INVENTORY))
-JUMP_VARS = RUNNER.get_variables("jump")
-JUMP_IP = JUMP_VARS["ansible_host"]
-JUMP_PRIVATE_IP = JUMP_VARS["hpcdl_lab_jump_private_ip"]
-INTERNET_IP = JUMP_VARS["hpcdl_lab_internet_ip"]
-GPU = RUNNER.get_hosts("gpu_nodes")[0]
+GPU = GPUS[0]
 GPU_IP = RUNNER.get_variables(GPU)["ansible_host"]
-LAB_STATE = Path(JUMP_VARS["ansible_control_path_dir"]).parent
+LAB_STATE = Path(LAB_VARS["ansible_control_path_dir"]).parent
 TOKEN_FILE = LAB_STATE / "jupyter_token"
 PORT = 8888
 URL = f"http://{JUMP_IP}:{PORT}/"
 CONTAINER = "hpcdl-jupyter"
 NOTEBOOKS = "/srv/jupyter/notebooks"  # on gpu1; /home/jovyan/work in the container
 STAMP = "/usr/local/src/hpcdl-tengine/build.stamp.json"
-LOG = PROJECT / "artifacts" / "molecule" / "site.log"
 SCREENSHOT = PROJECT / "artifacts" / "site" / "notebook-tree.png"
 COMPILE = re.compile(r"TASK \[hpcdl\.gpu\.tengine : Compile\] \**[ \t]*\n(\w+): \[jump\]")
-
-
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
 
 
 def token():
@@ -265,6 +251,6 @@ def test_the_node_has_egress_and_no_stale_proxy():
     env = gpu.run("env -i HOME=/root PATH=/usr/bin:/bin bash -lc env")
     proxies = [line for line in env.stdout.splitlines() if re.match(r"(?i)(http|https|ftp|all)_proxy=", line)]
     assert not proxies, f"a login shell on {GPU} still has {proxies}"
-    probe = gpu.run(f"env -i HOME=/root PATH=/usr/bin:/bin bash -lc 'curl -sS -m 10 http://{INTERNET_IP}/probe.html'")
-    assert probe.rc == 0 and JUMP_VARS["hpcdl_lab_probe_token"] in probe.stdout, \
+    probe = gpu.run(f"env -i HOME=/root PATH=/usr/bin:/bin bash -lc 'curl -sS -m 10 {PROBE_URL}'")
+    assert probe.rc == 0 and PROBE_TOKEN in probe.stdout, \
         f"{GPU} cannot fetch the lab's probe page from a login shell: {probe.stderr or probe.stdout[:300]}"

@@ -7,27 +7,15 @@ state as they found it.
 """
 import http.client
 import json
-import os
 import re
 import socket
-import subprocess
-from pathlib import Path
 
 import pytest
-import testinfra
-from testinfra.utils.ansible_runner import AnsibleRunner
+from labhosts import GPUS, INTERNET_IP, JUMP_IP, JUMP_PRIVATE_IP, PROBE_TOKEN, RUNNER, ansible_playbook, host
 
-INVENTORY = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-SCENARIO_DIR = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-RUNNER = AnsibleRunner(str(INVENTORY))
-JUMP_VARS = RUNNER.get_variables("jump")
-JUMP_IP = JUMP_VARS["ansible_host"]
-GPU = RUNNER.get_hosts("gpu_nodes")[0]
+GPU = GPUS[0]
 GPU_IP = RUNNER.get_variables(GPU)["ansible_host"]
-JUMP_PRIVATE_IP = JUMP_VARS["hpcdl_lab_jump_private_ip"]
-INTERNET_IP = JUMP_VARS["hpcdl_lab_internet_ip"]
-TOKEN = "backend-" + JUMP_VARS["hpcdl_lab_probe_token"]
+TOKEN = "backend-" + PROBE_TOKEN
 PORT = 8888
 PREFIX = "/usr/local/nginx"
 SBIN = f"{PREFIX}/sbin/nginx"
@@ -35,27 +23,6 @@ BLOCK = f"{PREFIX}/conf/hpcdl.d/reverse_proxy.conf"
 CONF = f"{PREFIX}/conf/nginx.conf"
 STAMP = "/usr/local/src/hpcdl-tengine/build.stamp.json"
 FLAGS = ["--with-http_realip_module"]
-LOG = PROJECT / "artifacts" / "molecule" / "tengine.log"
-
-
-def host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-
-
-def ansible_playbook(extra=None):
-    """The scenario's converge against Molecule's inventory, with extra vars (JSON)."""
-    args = ["ansible-playbook", "-i", str(INVENTORY), str(SCENARIO_DIR / "converge.yml")]
-    if extra:
-        args += ["-e", json.dumps(extra)]
-    proc = subprocess.run(
-        args, capture_output=True, text=True, check=False, cwd=PROJECT,
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json"),
-    )
-    output = proc.stdout + proc.stderr
-    with LOG.open("a") as log:
-        log.write(f"\n===== verify: ansible-playbook converge.yml -e {json.dumps(extra)} "
-                  f"(rc={proc.returncode})\n{output}")
-    return proc.returncode, output
 
 
 def get(path, headers=None):
@@ -155,7 +122,7 @@ def test_a_flag_change_rebuilds_once_then_not_again():
     original = mtime(SBIN)
     changed = FLAGS + ["--with-http_stub_status_module"]
     try:
-        rc, output = ansible_playbook({"tengine_configure_flags": changed})
+        rc, output = ansible_playbook(extra={"tengine_configure_flags": changed})
         assert rc == 0, output[-4000:]
         assert built_fact(output), "the flag change did not rebuild"
         rebuilt = mtime(SBIN)
@@ -163,7 +130,7 @@ def test_a_flag_change_rebuilds_once_then_not_again():
         assert "--with-http_stub_status_module" in host("jump").run(f"{SBIN} -V").stderr
         time_line = re.search(r"Built in [0-9.]+ s \([^)]*\)", output)
         print(time_line.group(0) if time_line else "no build time reported")
-        rc, output = ansible_playbook({"tengine_configure_flags": changed})
+        rc, output = ansible_playbook(extra={"tengine_configure_flags": changed})
         assert rc == 0, output[-4000:]
         assert not built_fact(output), "the second run with the same flags compiled again"
         assert mtime(SBIN) == rebuilt
@@ -178,8 +145,8 @@ def test_a_flag_change_rebuilds_once_then_not_again():
 def test_a_tarball_with_the_wrong_checksum_is_refused_and_nothing_changes():
     jump = host("jump")
     before = mtime(SBIN), jump.file(CONF).content_string, jump.file(BLOCK).content_string
-    rc, output = ansible_playbook({"tengine_source_url": f"http://{INTERNET_IP}/tengine/nginx-corrupt.tar.gz",
-                                   "tengine_extra_location_config": "add_header X-Never-Live 1;"})
+    rc, output = ansible_playbook(extra={"tengine_source_url": f"http://{INTERNET_IP}/tengine/nginx-corrupt.tar.gz",
+                                         "tengine_extra_location_config": "add_header X-Never-Live 1;"})
     assert rc != 0
     message = re.search(r"The source tarball from \S+ has sha256 [0-9a-f]{64},\s+not [0-9a-f]{64}[^\"]*", output)
     assert message, output[-4000:]
@@ -193,7 +160,7 @@ def test_a_tarball_with_the_wrong_checksum_is_refused_and_nothing_changes():
 def test_an_invalid_server_block_never_reaches_the_live_config():
     jump = host("jump")
     before = jump.file(BLOCK).content_string
-    rc, output = ansible_playbook({"tengine_extra_location_config": "proxy_bogus_directive on;"})
+    rc, output = ansible_playbook(extra={"tengine_extra_location_config": "proxy_bogus_directive on;"})
     assert rc != 0
     # nginx -t's own complaint (quotes escaped in the JSON result format).
     complaint = re.search(r'nginx: \[emerg\] unknown directive \\?"proxy_bogus_directive\\?" in [^"\\]+', output)
