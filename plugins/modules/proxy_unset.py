@@ -189,7 +189,7 @@ removed:
           other assignments, the whole line before the edit.
       type: list
       elements: str
-      sample: ['export http_proxy=http://10.168.56.7:3128/']
+      sample: ['export http_proxy=http://proxy.example.com:3128/']
     backup_file:
       description: The copy of the file made before the edit.
       type: str
@@ -198,7 +198,7 @@ removed:
   sample:
     - path: /etc/environment
       kind: shell
-      lines: ['http_proxy="http://10.168.56.7:3128/"']
+      lines: ['http_proxy="http://proxy.example.com:3128/"']
       backup_file: /etc/environment.1234.2026-11-28@11:22:33~
 kept:
   description:
@@ -220,7 +220,7 @@ kept:
       description: The lines left alone.
       type: list
       elements: str
-      sample: ['export LANG=C http_proxy=http://10.168.56.7:3128/']
+      sample: ['export LANG=C http_proxy=http://proxy.example.com:3128/']
   sample: []
 scanned:
   description: Every file read, in order.

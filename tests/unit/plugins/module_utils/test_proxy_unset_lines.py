@@ -9,9 +9,10 @@ import pytest
 from ansible_collections.hpcdl.gpu.plugins.module_utils import proxy_unset as pu
 
 NAMES = ["http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "ALL_PROXY"]
-DEAD = "http://10.168.56.7:3128/"
+# A dead proxy like the seed's, on a loopback address (nothing is ever sent to it).
+DEAD = "http://127.0.0.9:3128/"
 WORKING = "http://proxy.corp.example:8080/"
-ONLY_DEAD = r"^http://10\.168\.56\.7:3128/?$"
+ONLY_DEAD = r"^http://127\.0\.0\.9:3128/?$"
 
 
 def scrub(kind, text, only=""):
@@ -340,8 +341,8 @@ def test_run_does_not_validate_when_told_not_to_or_without_bash(etc):
 
 @pytest.mark.parametrize(("extra", "message"), [
     ({"names": []}, "names is empty: give at least one proxy variable name."),
-    ({"only_matching": "10\\.168\\.56\\.7:(3128"},
-     "only_matching is not a valid regular expression: missing ), unterminated subpattern at position 15"),
+    ({"only_matching": "127\\.0\\.0\\.9:(3128"},
+     "only_matching is not a valid regular expression: missing ), unterminated subpattern at position 13"),
 ])
 def test_run_refuses_bad_input(etc, extra, message):
     host = RecordingHost()

@@ -1,51 +1,18 @@
 """hpcdl.gpu.docker_daemon_config end to end: main() on a daemon.json under tmp_path."""
 import json
-from unittest import mock
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.hpcdl.gpu.plugins.modules import docker_daemon_config as module_file
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19
-    patch_module_args = None
 
 USER = {"runtimes": {"hpcdl-lab-runc": {"path": "/usr/local/libexec/hpcdl-lab-runc"}},
         "default-runtime": "hpcdl-lab-runc", "max-concurrent-downloads": 2}
 NVIDIA = {"runtimes": {"nvidia": {"path": "nvidia-container-runtime"}}}
 
 
-class Done(Exception):
-    def __init__(self, result, failed):
-        super().__init__(result)
-        self.result, self.failed = result, failed
-
-
-def _args(args):
-    if patch_module_args is None:
-        return mock.patch.object(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-    return patch_module_args(args)
-
-
 @pytest.fixture
-def run(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise Done(kwargs, False)
-
-    def fail_json(self, **kwargs):
-        raise Done(kwargs, True)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def call(args):
-        with _args(args), pytest.raises(Done) as done:
-            module_file.main()
-        return done.value
-
-    return call
+def run(run_main):
+    """The module's main() with these arguments (tests/unit/plugins/modules/conftest.py)."""
+    return lambda args: run_main(module_file, args)
 
 
 @pytest.fixture

@@ -8,23 +8,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import yaml
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.hpcdl.gpu.plugins.module_utils import proxy_unset as module_utils
 from ansible_collections.hpcdl.gpu.plugins.modules import proxy_unset as module_file
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19
-    patch_module_args = None
-
 BIN = Path(sys.executable).parent
 NAMES = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"]
-DEAD = "http://10.168.56.7:3128/"
+# A dead proxy like the seed's, on a loopback address (nothing is ever sent to it).
+DEAD = "http://127.0.0.9:3128/"
 needs_bash = pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
 
 # Around the proxy lines: CRLF, a tab, a line that is not UTF-8, and no newline at the end.
@@ -37,35 +30,10 @@ PROFILE_AFTER = b"# provider image\r\nexport LAB_KEEP=kept\t# caf\xe9\nalias ll=
 BROKEN = f"if [ -n \"$LAB\" ]; then\n  export http_proxy={DEAD}\nfi\nexport LAB_KEEP=kept\n"
 
 
-class Done(Exception):
-    def __init__(self, result, failed):
-        super().__init__(result)
-        self.result, self.failed = result, failed
-
-
-def _args(args):
-    if patch_module_args is None:
-        return mock.patch.object(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-    return patch_module_args(args)
-
-
 @pytest.fixture
-def run(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise Done(kwargs, False)
-
-    def fail_json(self, **kwargs):
-        raise Done(kwargs, True)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-    def call(args):
-        with _args(args), pytest.raises(Done) as done:
-            module_file.main()
-        return done.value
-
-    return call
+def run(run_main):
+    """The module's main() with these arguments (tests/unit/plugins/modules/conftest.py)."""
+    return lambda args: run_main(module_file, args)
 
 
 @pytest.fixture
