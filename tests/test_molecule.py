@@ -68,7 +68,7 @@ def leftovers(lab):
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario(scenario):
     step = Step(scenario)
-    lab = f"mol-{scenario}"
+    lab = f"{os.environ.get('HPCDL_LAB_PREFIX', 'mol')}-{scenario}"  # as .config/molecule/config.yml names it
     step("destroy")
     try:
         step("converge")  # create, prepare, converge
