@@ -26,13 +26,18 @@ $(BIN)/.installed: requirements.txt
 	@touch $@
 
 # ansible-test sanity runs with --local from a virtual environment of its own, holding the
-# exact requirements ansible-test pins (so it never needs to bootstrap pip from the network).
+# exact requirements ansible-test pins. Each sanity test still gets a virtual environment that
+# ansible-test makes without pip and then bootstraps: from the pip wheel below (PyPI, hash
+# checked), never from get-pip's download host (tests/sanity/get_pip.py says how).
 SANITY_REQS = $(VENV)/lib/python*/site-packages/ansible_test/_data/requirements/sanity.*.txt
-$(VENV)-sanity/.installed: $(BIN)/.installed
+$(VENV)-sanity/.installed: $(BIN)/.installed tests/sanity/pip-bootstrap.txt
 	$(PYTHON) -m venv $(VENV)-sanity
 	$(VENV)-sanity/bin/pip install -q --upgrade pip
 	$(VENV)-sanity/bin/pip install -q $$(grep '^ansible-core==' requirements.txt) \
 	  $$(for f in $(SANITY_REQS); do echo -r $$f; done)
+	rm -rf .cache/ansible-test && mkdir -p .cache/ansible-test
+	$(VENV)-sanity/bin/pip download -q --no-deps --only-binary=:all: --require-hashes \
+	  -r tests/sanity/pip-bootstrap.txt -d .cache/ansible-test
 	@touch $@
 
 # This checkout as the collection hpcdl.gpu, for ansible-playbook run from here.

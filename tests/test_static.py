@@ -2,6 +2,8 @@
 
 Each is one test so that the closing line counts them; each quotes the tool's findings on failure.
 """
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,20 +56,59 @@ def test_target_code_runs_on_python_27_and_36():
     assert rc == 0, out[-6000:]
 
 
+SANITY_VENV = ROOT / ".venv-sanity"
+PIP_WHEELS = ROOT / ".cache" / "ansible-test"  # filled by `make venv` from tests/sanity/pip-bootstrap.txt
+
+
+def ansible_test_home(tmp_path):
+    """A HOME for ansible-test that no earlier run can have filled.
+
+    ansible-test keeps its sanity virtual environments and its get-pip cache under ~/.ansible/test;
+    environments left there by an earlier run hid, once, that a new machine cannot bootstrap pip
+    in them. So every run starts from an empty HOME holding only the pip bootstrap: the stand-in
+    tests/sanity/get_pip.py under the name ansible-test looks for, beside the hash-checked wheel.
+    """
+    pinned = re.search(r"^pip==(\S+)", (ROOT / "tests" / "sanity" / "pip-bootstrap.txt").read_text(), re.M).group(1)
+    wanted = subprocess.run(
+        [SANITY_VENV / "bin" / "python", "-c",
+         "import sys; from types import SimpleNamespace; "
+         "from ansible_test._internal.python_requirements import get_venv_packages; "
+         "print(get_venv_packages(SimpleNamespace(version='%d.%d' % sys.version_info[:2]))['pip'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert wanted == pinned, (f"ansible-test now bootstraps pip {wanted}, tests/sanity/pip-bootstrap.txt pins "
+                              f"{pinned}: pin pip=={wanted} with its sha256 from PyPI there and run `make venv`")
+    wheels = sorted(PIP_WHEELS.glob(f"pip-{pinned}-*.whl"))
+    assert wheels, f"no pip {pinned} wheel in {PIP_WHEELS}: run `make venv`"
+    home = tmp_path / "home"
+    cache = home / ".ansible" / "test" / "cache"
+    cache.mkdir(parents=True)
+    shutil.copy2(ROOT / "tests" / "sanity" / "get_pip.py", cache / f"get_pip_{pinned.replace('.', '_')}.py")
+    shutil.copy2(wheels[-1], cache / wheels[-1].name)
+    return home, pinned
+
+
 def test_ansible_test_sanity(tmp_path):
-    """ansible-test sanity on the collection, copied under ansible_collections/hpcdl/gpu."""
+    """ansible-test sanity on the collection, copied under ansible_collections/hpcdl/gpu, as on a new machine."""
     dest = tmp_path / "ansible_collections" / "hpcdl" / "gpu"
     for rel in tracked_files():
         if rel.startswith(NOT_COLLECTION):
             continue
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest / rel)
+    home, pip_version = ansible_test_home(tmp_path)
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     # `make venv` builds .venv-sanity with ansible-test's own pinned sanity requirements.
-    ansible_test = ROOT / ".venv-sanity" / "bin" / "ansible-test"
-    rc, out = run([ansible_test, "sanity", "--local", "--color", "no", "--python", python], cwd=dest)
+    proc = subprocess.run(
+        [SANITY_VENV / "bin" / "ansible-test", "sanity", "--local", "--color", "no", "--python", python],
+        cwd=dest, capture_output=True, text=True, timeout=1800, check=False,
+        env=dict(os.environ, HOME=str(home)))
+    out = proc.stdout + proc.stderr
     findings = [line for line in out.splitlines() if line.startswith(("ERROR", "FATAL"))]
-    assert rc == 0, "\n".join(findings) or out[-6000:]
+    assert proc.returncode == 0, "\n".join(findings) or out[-6000:]
+    # It made its environments in the empty HOME, with the wheel, and downloaded no get-pip.
+    assert f"Using cached pip {pip_version} bootstrap script" in out, out[-3000:]
+    assert "Downloading pip" not in out
+    assert list((home / ".ansible" / "test" / "venv").glob("sanity.*/*/*/marker.txt")), "no sanity venv was made"
 
 
 @pytest.mark.parametrize("role", ROLES)
