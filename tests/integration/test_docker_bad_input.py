@@ -11,8 +11,6 @@ from check_play import ARGSPEC_TASK, assert_refused, role_play, run_check_play
 
 PREFLIGHT = {
     "docker": {
-        "Gather the facts the role needs (distribution, version, family, architecture)",
-        "Load the settings for this OS",
         "Check that docker_daemon_options is a mapping of option names to values",
         "Check the daemon options against what Docker accepts",
         "Check that Docker's repository is given as a URL with its key's fingerprint",
@@ -21,8 +19,7 @@ PREFLIGHT = {
         "Refuse users that do not exist",
     },
     "nvidia_docker": {
-        "Gather the facts the role needs (distribution, version, family)",
-        "Load the settings for this OS",
+        "Look for an NVIDIA driver (the GPU steps run only where one is loaded)",  # read-only, tagged always
         "Refuse the legacy path where its rpm cannot be installed",
         "Check that the legacy rpm is given with its sha256",
         "Check the toolkit repository's URL and key fingerprint",

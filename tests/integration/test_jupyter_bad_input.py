@@ -10,11 +10,8 @@ from check_play import ARGSPEC_TASK, assert_refused, role_play, run_check_play
 
 TOKEN = "hpcdl-test-token-0123456789abcdef"
 PREFLIGHT = {
-    "Gather the facts the role needs (distribution, addresses, the SSH session)",
-    "Load the settings for this OS",
     "Check that the notebook asks for a token or a password",
     "Check the ports, the GPU list and the folders",
-    "Work out the address the notebook is published on",
     "Check that the address is one of this node's own",
     "Look for the container engine",
     "Note whether Docker is missing in a check-mode run (the docker role comes first in a real one)",

@@ -7,10 +7,10 @@ TLS and basic auth.
 """
 
 import pytest
-from check_play import assert_refused, role_play, run_check_play, task_names
+from check_play import FIRST_STEP, OS_CHECK, assert_refused, role_play, run_check_play, task_names
 
 PLAY = role_play("tengine")
-BEFORE_PREFLIGHT = {"Gather the facts the role needs", "Load the OS-specific values"}
+BEFORE_PREFLIGHT = FIRST_STEP | {OS_CHECK}
 PREFLIGHT_TASKS = {
     "Check that tengine_upstream_host names the GPU node",
     "Check the ports",
