@@ -84,14 +84,18 @@ def test_module_documentation_renders():
     assert proc.returncode == 0, proc.stderr
     returns = json.loads(proc.stdout)["hpcdl.gpu.cuda_compat"]["return"]
     for key in ("driver_version", "driver_loaded", "library_version", "library_mismatch",
-                "cuda_driver_version", "toolkit_version", "toolkit_path", "required_cuda",
+                "cuda_driver_version", "kernel_module", "sources", "toolkit_version", "toolkit_path", "required_cuda",
                 "required_driver", "compatible", "minor_version_compatible", "messages",
                 "remediation"):
         assert {"description", "type", "returned", "sample"} <= set(returns[key]), key
 
 
-@pytest.mark.parametrize("name", ["hpcdl.gpu.cuda_min_driver", "hpcdl.gpu.driver_max_cuda"])
+FILTER_DOCS = sorted(p.stem for p in (HERE.parents[1] / "plugins" / "filter").glob("*.yml"))
+
+
+@pytest.mark.parametrize("name", [f"hpcdl.gpu.{stem}" for stem in FILTER_DOCS])
 def test_filter_documentation_renders(name):
+    """Every filter of the collection (its documentation file in plugins/filter/) renders."""
     proc = _ansible("ansible-doc", "-t", "filter", name)
     assert proc.returncode == 0, proc.stderr
     assert name in proc.stdout
