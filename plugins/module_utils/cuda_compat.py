@@ -60,7 +60,7 @@ def gather_host_facts(module, nvml_loader=None, cuda_loader=None):
     """Read the driver, the userspace library and the toolkit; warn about each broken source."""
     facts = {
         'driver_version': None, 'driver_loaded': None, 'library_version': None,
-        'library_mismatch': False, 'cuda_driver_version': None, 'cuda_driver_source': None,
+        'library_mismatch': False, 'cuda_driver_version': None,
         'kernel_module': None, 'sources': {},
     }
 
@@ -89,16 +89,14 @@ def gather_host_facts(module, nvml_loader=None, cuda_loader=None):
                             probe.NVML_ERROR_LIB_RM_VERSION_MISMATCH,
                             probe.NVML_ERROR_LIBRARY_NOT_FOUND):
         module.warn('NVML initialisation failed with %s.' % nvml['init_name'])
-    facts['nvml'] = nvml['init_name']
 
-    libcuda = {'loaded': False, 'cuda_version': None, 'init_name': None, 'problems': []}
+    libcuda = {'loaded': False, 'cuda_version': None, 'problems': []}
     try:
         libcuda = probe.probe_libcuda(cuda_loader)
     except Exception as exc:
         module.warn('Querying %s failed: %s' % (probe.CUDA_LIBRARY, exc))
     for item in libcuda['problems']:
         module.warn(item)
-    facts['cuinit'] = libcuda['init_name']
 
     # 3. nvidia-smi, when NVML could not answer.
     smi = None
@@ -165,7 +163,7 @@ def gather_host_facts(module, nvml_loader=None, cuda_loader=None):
                                'cuDriverGetVersion')):
             if value:
                 facts['cuda_driver_version'] = value
-                facts['cuda_driver_source'] = source
+                facts['sources']['cuda_driver_version'] = source
                 break
     return facts
 
@@ -259,6 +257,8 @@ def judge(facts, requirement=None, planning=False, toolkit=None):
         'library_version': facts.get('library_version'),
         'library_mismatch': bool(facts.get('library_mismatch')),
         'cuda_driver_version': facts.get('cuda_driver_version'),
+        'kernel_module': facts.get('kernel_module'),
+        'sources': dict(facts.get('sources') or {}),
         'toolkit_version': toolkit.get('version'),
         'toolkit_path': toolkit.get('path'),
         'required_cuda': None,

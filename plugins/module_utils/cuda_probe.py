@@ -76,18 +76,6 @@ NVML_ERROR_DRIVER_NOT_LOADED = 9
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
 NVML_ERROR_LIB_RM_VERSION_MISMATCH = 18
 
-# CUresult values of cuInit that say something about the driver, from NVIDIA's cuda.h.
-CU_RESULT_NAMES = {
-    0: 'CUDA_SUCCESS',
-    3: 'CUDA_ERROR_NOT_INITIALIZED',
-    35: 'CUDA_ERROR_INSUFFICIENT_DRIVER',
-    100: 'CUDA_ERROR_NO_DEVICE',
-    304: 'CUDA_ERROR_OPERATING_SYSTEM',
-    803: 'CUDA_ERROR_SYSTEM_DRIVER_MISMATCH',
-    804: 'CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE',
-    999: 'CUDA_ERROR_UNKNOWN',
-}
-
 _BUFFER_SIZE = 80  # NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE and NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE
 
 _PROC_RE = re.compile(
@@ -407,13 +395,12 @@ def probe_nvml(loader=None):
 
 
 def probe_libcuda(loader=None):
-    """Ask libcuda through ctypes: cuDriverGetVersion (needs no GPU) and cuInit.
+    """Ask libcuda through ctypes: cuDriverGetVersion (needs no GPU, nor cuInit).
 
-    Returns {'loaded', 'cuda_version', 'init', 'init_name', 'problems'}.
+    Returns {'loaded', 'cuda_version', 'problems'}.
     """
     loader = loader or _default_loader
-    result = {'loaded': False, 'cuda_version': None, 'init': None, 'init_name': None,
-              'problems': []}
+    result = {'loaded': False, 'cuda_version': None, 'problems': []}
     try:
         library = loader(CUDA_LIBRARY)
     except OSError:
@@ -427,11 +414,6 @@ def probe_libcuda(loader=None):
             result['cuda_version'] = '%d.%d' % (value.value // 1000, (value.value % 1000) // 10)
         else:
             result['problems'].append('cuDriverGetVersion returned CUresult %s' % code)
-    init = _symbol(library, 'cuInit')
-    if init is not None:
-        code = init(ctypes.c_uint(0))
-        result['init'] = code
-        result['init_name'] = CU_RESULT_NAMES.get(code, 'CUresult %s' % code)
     return result
 
 

@@ -163,6 +163,26 @@ cuda_driver_version:
   returned: always
   type: str
   sample: "13.0"
+kernel_module:
+  description:
+    - The flavour of the loaded NVIDIA kernel module as C(/proc/driver/nvidia/version) names it,
+      V(open) (NVIDIA's open kernel modules) or V(proprietary). V(null) when no module is loaded or
+      in planning mode.
+  returned: always
+  type: str
+  sample: open
+sources:
+  description:
+    - Where each version came from, for the versions that were read on the host, keyed by
+      V(driver_version), V(library_version) and V(cuda_driver_version), each naming a file
+      (C(/proc/driver/nvidia/version), the library's own file), an NVML or CUDA driver API call, or
+      V(nvidia-smi). Empty in planning mode.
+  returned: always
+  type: dict
+  sample:
+    driver_version: /proc/driver/nvidia/version
+    library_version: nvmlSystemGetNVMLVersion
+    cuda_driver_version: nvmlSystemGetCudaDriverVersion
 toolkit_version:
   description:
     - The installed CUDA toolkit's version (the runtime's or the compiler's from version.json,

@@ -3,8 +3,11 @@
 - ``fixture_text`` / ``fixture_json`` read recorded outputs from tests/unit/fixtures/cuda_compat.
 - ``FakeLibrary`` stands in for a ctypes.CDLL: its functions write into the ctypes buffers and
   pointers the probe passes, the way libnvidia-ml and libcuda do.
-- ``module_runner`` runs the real module (``main()``) with exit_json/fail_json patched, the host
-  replaced by files under tmp_path and by fake commands and libraries.
+- ``run_main`` runs a module's real ``main()`` in this process (the real AnsibleModule with the given
+  arguments), exit_json / fail_json raising ``Done`` (its ``.result``, ``.failed``, ``.warnings``)
+  instead of exiting: the one in-process runner every module test uses.
+- ``module_runner`` runs cuda_compat through ``run_main`` with the host replaced by files under
+  tmp_path and by fake commands and libraries.
 """
 import json
 from pathlib import Path
@@ -101,11 +104,11 @@ def nvml_from_recording(recording):
     )
 
 
-def libcuda_library(version_code=0, version=0, init=0):
+def libcuda_library(version_code=0, version=0):
+    """libcuda as the module may use it: cuDriverGetVersion only (no cuInit: it is never called)."""
     return FakeLibrary(
         "libcuda.so.1",
         cuDriverGetVersion=_int_answer(version_code, version),
-        cuInit=lambda flags: init,
     )
 
 
@@ -120,16 +123,23 @@ def loader_for(*libraries):
     return load
 
 
-class AnsibleExitJson(Exception):
-    pass
+class Done(Exception):
+    """How a module run ended: ``result`` (what exit_json / fail_json got), ``failed``, ``warnings``."""
+
+    def __init__(self, result, failed, warnings):
+        super().__init__(result)
+        self.result, self.failed, self.warnings = result, failed, warnings
 
 
-class AnsibleFailJson(Exception):
-    pass
+def _module_args(args):
+    if patch_module_args is None:  # ansible-core before 2.19
+        payload = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        return mock.patch.object(basic, "_ANSIBLE_ARGS", payload)
+    return patch_module_args(args)
 
 
 class ModuleRun:
-    """Result of one module run: ``result`` (dict), ``failed`` (bool), ``warnings``, ``commands``."""
+    """Result of one cuda_compat run: ``result`` (dict), ``failed`` (bool), ``warnings``, ``commands``."""
 
     def __init__(self, result, failed, warnings, commands):
         self.result = result
@@ -139,7 +149,31 @@ class ModuleRun:
 
 
 @pytest.fixture
-def module_runner(monkeypatch, tmp_path):
+def run_main(monkeypatch):
+    """run_main(module_file, args) -> Done."""
+    warnings = []
+
+    def exit_json(self, **kwargs):
+        raise Done(kwargs, False, list(warnings))
+
+    def fail_json(self, **kwargs):
+        raise Done(kwargs, True, list(warnings))
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, message: warnings.append(message))
+
+    def call(module_file, args):
+        del warnings[:]
+        with _module_args(args), pytest.raises(Done) as done:
+            module_file.main()
+        return done.value
+
+    return call
+
+
+@pytest.fixture
+def module_runner(monkeypatch, tmp_path, run_main):
     """Run plugins/modules/cuda_compat.py main() against a fake host.
 
     Call it with the module args and keyword arguments describing the host:
@@ -170,7 +204,6 @@ def module_runner(monkeypatch, tmp_path):
 
         bins = dict(bins or {})
         commands = dict(commands or {})
-        warnings = []
         ran = []
 
         def get_bin_path(self, name, required=False, opt_dirs=None):
@@ -184,38 +217,12 @@ def module_runner(monkeypatch, tmp_path):
             answer = commands[key]
             return answer(argv) if callable(answer) else answer
 
-        def exit_json(self, **kwargs):
-            raise AnsibleExitJson(kwargs)
-
-        def fail_json(self, **kwargs):
-            raise AnsibleFailJson(kwargs)
-
-        def warn(self, message):
-            warnings.append(message)
-
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-        monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-        monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-        monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
-
-        with _module_args(args):
-            try:
-                module_file.main()
-            except AnsibleExitJson as exc:
-                return ModuleRun(exc.args[0], False, warnings, ran)
-            except AnsibleFailJson as exc:
-                return ModuleRun(exc.args[0], True, warnings, ran)
-        raise AssertionError("the module returned without exit_json or fail_json")
+        done = run_main(module_file, args)
+        return ModuleRun(done.result, done.failed, done.warnings, ran)
 
     return run
-
-
-def _module_args(args):
-    if patch_module_args is None:  # ansible-core before 2.19
-        payload = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-        return mock.patch.object(basic, "_ANSIBLE_ARGS", payload)
-    return patch_module_args(args)
 
 
 @pytest.fixture

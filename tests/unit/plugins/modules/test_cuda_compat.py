@@ -16,6 +16,11 @@ def test_seed_driver_352_93_refuses_cuda_8_0(module_runner, fakes):
         "7.5 at most: upgrade the driver or use an image built for CUDA 7.5.")
     assert run.result["driver_version"] == "352.93"
     assert run.result["cuda_driver_version"] == "7.5"  # NVML of 352 has no CUDA query: the table
+    assert run.result["kernel_module"] == "proprietary"
+    # The driver from the kernel module's file (here the fixture standing in for /proc/driver/nvidia/version).
+    assert run.result["sources"]["driver_version"].endswith("proc_driver_nvidia_version")
+    assert run.result["sources"]["library_version"] == "nvmlSystemGetNVMLVersion"
+    assert set(run.result["sources"]) == {"driver_version", "library_version"}
     assert run.result["compatible"] is False
     assert run.result["changed"] is False
     assert run.warnings == []
@@ -81,6 +86,10 @@ def test_h200_driver_580_95_05_runs_cuda_13_0(module_runner, fakes):
     assert (result["driver_version"], result["library_version"], result["cuda_driver_version"]) == (
         "580.95.05", "580.95.05", "13.0")
     assert result["required_driver"] == "580.65.06"
+    assert result["kernel_module"] == "open"
+    assert result["sources"]["driver_version"].endswith("proc_driver_nvidia_version")
+    assert (result["sources"]["library_version"], result["sources"]["cuda_driver_version"]) == (
+        "nvmlSystemGetNVMLVersion", "nvmlSystemGetCudaDriverVersion")
     assert result["toolkit_version"] == "13.0.88"
     assert result["messages"][0] == (
         "CUDA 13.0 needs NVIDIA driver 580.65.06 or newer, and this host's driver 580.95.05 "
@@ -199,8 +208,7 @@ def test_real_userspace_without_driver_is_not_loaded(module_runner, fakes):
     nvml = fakes.nvml_from_recording(fakes.json("nvml_535.261.03_not-loaded.json"))
     recorded_cuda = fakes.json("libcuda_535.261.03_not-loaded.json")
     libcuda = fakes.libcuda_library(version_code=recorded_cuda["cuDriverGetVersion"][0],
-                                    version=recorded_cuda["cuDriverGetVersion"][1],
-                                    init=recorded_cuda["cuInit"])
+                                    version=recorded_cuda["cuDriverGetVersion"][1])
     smi = fakes.json("nvidia-smi_535.261.03_not-loaded.json")
     run = module_runner(
         {"cuda_version": "12.2"},
