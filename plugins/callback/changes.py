@@ -17,7 +17,9 @@ description:
   - Only names are recorded and printed, never a task's arguments, loop items or results, so a
     task with C(no_log) (or a result holding a secret) shows nothing more than its name, as the
     task banner of the default output already does.
-  - A task that changed on several loop items or include passes is listed once, with a count.
+  - A task is listed once per host. A loop task is one task (one result, however many items
+    changed), listed without a count; a task that ran and changed several times on a host (a role
+    or task file included twice) is listed once with the number of times, as C((x2)).
     A task that changed something and then failed is marked as failed (failed and ignored under
     C(ignore_errors)).
   - It prints besides the stdout callback (it is not one); enable it with O(ignore:callbacks_enabled).
@@ -64,8 +66,6 @@ class CallbackModule(CallbackBase):
     CALLBACK_TYPE = 'aggregate'
     CALLBACK_NAME = 'hpcdl.gpu.changes'
     CALLBACK_NEEDS_ENABLED = True
-    # ansible-core before 2.15 spelled it this way.
-    CALLBACK_NEEDS_WHITELIST = True
 
     def __init__(self, display=None):
         super().__init__(display=display)
