@@ -10,7 +10,7 @@ GPUS ?= 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(VENV)/collections
 
-.PHONY: help venv deps demo lab-up lab-down lab-status test bench clean
+.PHONY: help venv deps demo lab-up lab-down lab-status test bench readmes clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -83,6 +83,11 @@ test: deps
 # artifacts/bench/. Labs bench-<count>, taken down first and after. Minutes: not part of `make test`.
 bench: venv
 	$(BIN)/python bench/site_bench.py $(BENCH_ARGS)
+
+# The generated parts of the role READMEs (variables, tags, "Tested by"), from the roles' own files;
+# tests/test_static.py fails when they are out of date.
+readmes: venv
+	$(BIN)/python docs/role_readmes.py
 
 clean: lab-down
 	rm -rf $(VENV) $(VENV)-sanity

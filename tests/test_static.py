@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 # Tooling that is not collection content: the lab's own machinery and CI (build_ignore'd too).
-NOT_COLLECTION = ("lab/", ".ci/", "bench/")
+NOT_COLLECTION = ("lab/", ".ci/", "bench/", "docs/role_readmes.py")
 
 
 def run(args, cwd=ROOT, timeout=1800):
@@ -128,14 +128,17 @@ def test_argument_specs_match_defaults(role):
         assert name.startswith(role + "_"), f"{name} is not prefixed with the role's name"
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_role_readme_documents_every_variable(role):
-    """The role's README names every variable of its contract (so the two cannot drift)."""
-    role_dir = ROOT / "roles" / role
-    specs = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text())
-    readme = (role_dir / "README.md").read_text()
-    missing = [name for name in specs["argument_specs"]["main"]["options"] if name not in readme]
-    assert missing == [], f"roles/{role}/README.md does not mention {missing}"
+def test_role_readmes_are_generated_from_their_specs():
+    """Each role README's variable table, tags and "Tested by" list are what docs/role_readmes.py
+    makes of the role's argument specs, defaults, main.yml and the tests (`make readmes`)."""
+    rc, out = run([sys.executable, ROOT / "docs" / "role_readmes.py", "--check"])
+    assert rc == 0, out
+    for role in ROLES:
+        readme = (ROOT / "roles" / role / "README.md").read_text()
+        specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+        missing = [name for name in specs["argument_specs"]["main"]["options"] if f"| `{name}` |" not in readme]
+        assert missing == [], f"roles/{role}/README.md has no row for {missing}"
+        assert "## Tested by" in readme and "- `" in readme.split("## Tested by", 1)[1], role
 
 
 def test_collection_builds_without_tests_or_lab(tmp_path):
