@@ -62,13 +62,13 @@ def link_or_copy(src, dst):
     return dst
 
 
-def publish(base_image, www):
-    """Put every built artifact in ``www``, replacing what an earlier `up` put there.
+def publish(outputs, www):
+    """Put the built artifacts in ``www``, replacing what an earlier `up` put there.
 
     Artifacts are hard-linked from the cache where it shares a filesystem with the lab's
     folder (the Jupyter image archive is a few hundred MB), and copied otherwise.
     """
-    for built in build_artifacts(base_image):
+    for built in outputs:
         target = www / built.name
         if target.exists():
             shutil.rmtree(target)

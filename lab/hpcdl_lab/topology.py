@@ -9,7 +9,7 @@ import shutil
 import time
 
 from . import connection
-from .artifacts import publish
+from .artifacts import build_artifacts, publish
 from .common import LAB_HOME, LABEL, LabError, engine, run, say
 from .engine import ensure_engine, privileged_runtime
 from .image import ensure_image
@@ -128,7 +128,7 @@ class Lab:
         """The internet host's document root: every built artifact and the probe page."""
         www = self.dir / "www"
         www.mkdir(parents=True, exist_ok=True)
-        publish(base_image, www)
+        publish(build_artifacts(base_image), www)
         token = hashlib.sha256(f"{self.name}:{time.time()}".encode()).hexdigest()[:16]
         probe = www / "probe.html"
         if not probe.exists():
