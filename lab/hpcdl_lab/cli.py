@@ -1,0 +1,61 @@
+"""The command line: engine, image, up, down, status, inventory (see `lab/lab.py --help`)."""
+import argparse
+import json
+import os
+import sys
+
+from . import __doc__ as PACKAGE_DOC
+from .common import LabError, say
+from .connection import write_inventory
+from .engine import engine_ready, ensure_engine, privileged_runtime
+from .image import ensure_image
+from .topology import Lab
+
+
+def parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--name", default=os.environ.get("HPCDL_LAB", "demo"),
+                        help="the lab's name (default: $HPCDL_LAB or 'demo')")
+    top = argparse.ArgumentParser(prog="lab", description=PACKAGE_DOC.split("\n\n", maxsplit=1)[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("engine", parents=[common], help="install/start the engine if needed and probe it")
+    sub.add_parser("image", parents=[common], help="build the base image if its recipe changed")
+    p_up = sub.add_parser("up", parents=[common], help="bring a lab up (idempotent)")
+    p_up.add_argument("--gpus", type=int, default=int(os.environ.get("HPCDL_LAB_GPUS", "1")))
+    p_up.add_argument("--inventory", help="also write the generated inventory here")
+    sub.add_parser("down", parents=[common], help="remove the lab: containers, networks, rules, state")
+    sub.add_parser("status", parents=[common], help="print the lab's state as JSON")
+    p_inv = sub.add_parser("inventory", parents=[common], help="write the generated inventory to a path")
+    p_inv.add_argument("path")
+    return top
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        lab = Lab(args.name)
+        if args.command == "engine":
+            ensure_engine()
+            privileged_runtime(ensure_image())
+        elif args.command == "image":
+            ensure_engine()
+            ensure_image()
+        elif args.command == "up":
+            if args.gpus < 1:
+                raise LabError("--gpus must be 1 or more")
+            state = lab.up(args.gpus)
+            if args.inventory:
+                write_inventory(lab, state, args.inventory)
+        elif args.command == "down":
+            if engine_ready():
+                lab.down()
+            else:
+                say("no container engine answers: nothing to take down")
+        elif args.command == "status":
+            print(json.dumps(lab.load_state(), indent=2))
+        elif args.command == "inventory":
+            write_inventory(lab, lab.load_state(), args.path)
+    except LabError as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,201 @@
+"""One lab: its networks, containers and host firewall rules, brought up and taken down.
+
+Names are derived from the lab's name, and every container and network carries the label
+hpcdl.lab=<name>, so that `down` finds everything `up` made, even after a failed `up`.
+"""
+import hashlib
+import json
+import shutil
+import time
+
+from . import connection
+from .artifacts import build_artifacts, publish
+from .common import LAB_HOME, LABEL, LabError, engine, run, say
+from .engine import ensure_engine, privileged_runtime
+from .image import ensure_image
+
+
+class Lab:
+    def __init__(self, name, home=LAB_HOME):
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise LabError(f"lab name {name!r}: use letters, digits, '-' and '_' only")
+        self.name = name
+        self.dir = home / name
+        short = hashlib.sha256(name.encode()).hexdigest()[:8]
+        self.public_net = f"hpcdl-{name}-public"
+        self.private_net = f"hpcdl-{name}-private"
+        self.private_bridge = f"hlp{short}"  # fixed name (<= 15 chars) for the host rules
+        self.key = self.dir / "id_ed25519"
+        self.state_file = self.dir / "state.json"
+
+    def container(self, host):
+        return f"hpcdl-{self.name}-{host}"
+
+    def hosts(self, gpus):
+        return ["internet", "jump"] + [f"gpu{i}" for i in range(1, gpus + 1)]
+
+    def labels(self, *extra):
+        args = ["--label", f"{LABEL}={self.name}"]
+        for item in extra:
+            args += ["--label", item]
+        return args
+
+    # -- host firewall rules ------------------------------------------------------------------
+    def host_rules(self):
+        comment = ["-m", "comment", "--comment", f"hpcdl-lab:{self.name}"]
+        return [
+            # Docker drops traffic that a container routes between hosts of an internal network
+            # (jump doing NAT for the gpu nodes) unless the host lets it through.
+            ("DOCKER-USER", ["-i", self.private_bridge, "-o", self.private_bridge, *comment, "-j", "ACCEPT"]),
+            # The host can reach an internal network through its bridge: an honest bastion lab
+            # forbids that, so the controller reaches the gpu nodes only through jump.
+            ("OUTPUT", ["-o", self.private_bridge, *comment, "-j", "DROP"]),
+        ]
+
+    def add_rules(self):
+        for chain, spec in self.host_rules():
+            if run(["iptables", "-C", chain, *spec], check=False).returncode != 0:
+                run(["iptables", "-I", chain, *spec])
+
+    def remove_rules(self):
+        for chain, spec in self.host_rules():
+            while run(["iptables", "-C", chain, *spec], check=False).returncode == 0:
+                run(["iptables", "-D", chain, *spec])
+
+    # -- networks and containers ----------------------------------------------------------------
+    def ensure_networks(self):
+        existing = set(engine("network", "ls", "--format", "{{.Name}}").stdout.split())
+        if self.public_net not in existing:
+            engine("network", "create", *self.labels(), self.public_net)
+        if self.private_net not in existing:
+            engine("network", "create", "--internal", *self.labels(),
+                   "-o", f"com.docker.network.bridge.name={self.private_bridge}", self.private_net)
+
+    def running(self, host):
+        proc = engine("inspect", "--format", "{{.State.Running}}", self.container(host), check=False)
+        return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+    def start(self, host, image, runtime_args):
+        name = self.container(host)
+        if self.running(host):
+            return False
+        engine("rm", "-f", name, check=False)
+        networks = {"internet": [self.public_net], "jump": [self.public_net, self.private_net]}
+        nets = networks.get(host, [self.private_net])
+        args = [
+            "run", "-d", "--name", name, "--hostname", host, "--network", nets[0],
+            *self.labels(f"{LABEL}.host={host}"),
+            "--privileged", *runtime_args, "--cgroupns=host", "--stop-signal", "SIGRTMIN+3",
+            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+        ]
+        if host == "internet":
+            args += ["-v", f"{self.dir / 'www'}:/srv/www:ro"]
+        engine(*args, image, "/sbin/init")
+        for extra in nets[1:]:
+            engine("network", "connect", extra, name)
+        return True
+
+    def wait_ready(self, host):
+        name = self.container(host)
+        for _attempt in range(120):
+            proc = engine("exec", name, "systemctl", "is-active", "ssh.service", check=False)
+            if proc.stdout.strip() == "active":
+                return
+            time.sleep(0.5)
+        raise LabError(f"{host}: sshd did not start within 60 s (docker logs {name})")
+
+    def use_lab_dns(self, host, internet_ip):
+        """A gpu node resolves names through the internet host: only once it has egress."""
+        engine("exec", self.container(host), "sh", "-c",
+               'printf "nameserver %s\\n" "$1" > /etc/resolv.conf', "sh", internet_ip)
+
+    def authorize(self, host):
+        pub = (self.dir / "id_ed25519.pub").read_text()
+        script = ("install -d -m 0700 /root/.ssh && "
+                  "printf '%s' \"$1\" > /root/.ssh/authorized_keys && chmod 0600 /root/.ssh/authorized_keys")
+        engine("exec", self.container(host), "sh", "-c", script, "sh", pub)
+
+    def address(self, host, network):
+        fmt = "{{(index .NetworkSettings.Networks \"" + network + "\").IPAddress}}"
+        return engine("inspect", "--format", fmt, self.container(host)).stdout.strip()
+
+    def existing_hosts(self):
+        proc = engine("ps", "-a", "--filter", f"label={LABEL}={self.name}",
+                      "--format", f'{{{{.Label "{LABEL}.host"}}}}', check=False)
+        return [h for h in proc.stdout.split() if h]
+
+    def write_www(self, base_image):
+        """The internet host's document root: every built artifact and the probe page."""
+        www = self.dir / "www"
+        www.mkdir(parents=True, exist_ok=True)
+        publish(build_artifacts(base_image), www)
+        token = hashlib.sha256(f"{self.name}:{time.time()}".encode()).hexdigest()[:16]
+        probe = www / "probe.html"
+        if not probe.exists():
+            probe.write_text(f"hpcdl-lab egress probe {token}\n")
+        return probe.read_text().split()[-1]
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def up(self, gpus):
+        started = time.monotonic()
+        ensure_engine()
+        image = ensure_image()
+        runtime_args = privileged_runtime(image)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "cp").mkdir(exist_ok=True)
+        if not self.key.exists():
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"hpcdl-lab-{self.name}",
+                 "-f", str(self.key)])
+        token = self.write_www(image)
+        self.ensure_networks()
+        self.add_rules()
+        wanted = self.hosts(gpus)
+        stale = [h for h in self.existing_hosts() if h not in wanted]
+        for host in stale:
+            engine("rm", "-f", self.container(host))
+        created = [h for h in wanted if self.start(h, image, runtime_args)]
+        for host in wanted:
+            self.wait_ready(host)
+            self.authorize(host)
+        state = {
+            "name": self.name,
+            "image": image,
+            "runtime_args": runtime_args,
+            "probe_token": token,
+            "dir": str(self.dir),
+            "key": str(self.key),
+            "private_bridge": self.private_bridge,
+            "hosts": {
+                "internet": {"public_ip": self.address("internet", self.public_net)},
+                "jump": {"public_ip": self.address("jump", self.public_net),
+                         "private_ip": self.address("jump", self.private_net)},
+            },
+        }
+        for host in wanted[2:]:
+            state["hosts"][host] = {"private_ip": self.address(host, self.private_net)}
+            self.use_lab_dns(host, state["hosts"]["internet"]["public_ip"])
+        self.state_file.write_text(json.dumps(state, indent=2) + "\n")
+        connection.write_ssh_files(self, state)
+        connection.wait_ssh(self, state)
+        verb = "created " + ", ".join(created) if created else "all hosts were already up"
+        say(f"lab {self.name!r} is up in {time.monotonic() - started:.1f} s ({verb})")
+        return state
+
+    def down(self):
+        proc = engine("ps", "-aq", "--filter", f"label={LABEL}={self.name}", check=False)
+        ids = proc.stdout.split()
+        if ids:
+            engine("rm", "-f", "-v", *ids)
+        nets = engine("network", "ls", "-q", "--filter", f"label={LABEL}={self.name}", check=False)
+        for net in nets.stdout.split():
+            engine("network", "rm", net)
+        if shutil.which("iptables"):
+            self.remove_rules()
+        connection.stop_control_masters(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        say(f"lab {self.name!r} is down ({len(ids)} containers removed)")
+
+    def load_state(self):
+        if not self.state_file.exists():
+            raise LabError(f"lab {self.name!r} is not up (no {self.state_file}); run `up` first")
+        return json.loads(self.state_file.read_text())
