@@ -290,7 +290,7 @@ def read_keys(data):
     if not binary:
         raise KeyFormatError('the armour block is empty')
     if not bytearray(binary[:1])[0] & 0x80:
-        raise KeyFormatError('neither an armoured key block nor OpenPGP packets (it starts with %r)'
+        raise KeyFormatError('neither an armoured key block nor OpenPGP packets; it starts with %r'
                              % to_native(to_text(binary[:40], errors='surrogate_or_replace')))
     keys = []
     for tag, body, offset in packets(binary):
