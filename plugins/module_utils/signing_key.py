@@ -324,9 +324,11 @@ def _describe(key):
     return key['fingerprint']
 
 
-def refusal(source, expected, dest, keys, pinned_by=None):
-    """The message for a key that is not the pinned one: ``keys`` is what the data holds (the
-    list ``read_keys`` returns), or a text that says why it holds no readable key."""
+def refusal(url, expected, dest, keys, pinned_by=None):
+    """The message for a key that is not the pinned one: ``url`` where it comes from (None: it was
+    given as content), ``keys`` what it holds (the list ``read_keys`` returns), or a text that says
+    why it holds no readable key."""
+    source = 'at %s' % url if url else 'given as content'
     if not isinstance(keys, list):
         found, keys = 'no readable OpenPGP key (%s)' % keys, []
     elif len(keys) == 1:
@@ -335,10 +337,10 @@ def refusal(source, expected, dest, keys, pinned_by=None):
         found = '%d primary keys, %s' % (len(keys), ', '.join(_describe(key) for key in keys))
     pinned = ', '.join(expected)
     if pinned_by:
-        head = 'The key at %s is not the one %s pins (%s): it holds %s.' % (source, pinned_by, pinned, found)
+        head = 'The key %s is not the one %s pins (%s): it holds %s.' % (source, pinned_by, pinned, found)
         fix = 'Check the mirror, or set %s to the fingerprint of the key that really signs it.' % pinned_by
     else:
-        head = 'The key at %s is not the expected one (%s): it holds %s.' % (source, pinned, found)
+        head = 'The key %s is not the expected one (%s): it holds %s.' % (source, pinned, found)
         fix = 'Check where the key comes from, or the fingerprint it must have.'
     if len(keys) > 1 and set(key['fingerprint'] for key in keys) >= set(expected):
         fix = ('A key file must hold the pinned keys and no other; ' + fix[0].lower() + fix[1:])
@@ -399,23 +401,19 @@ def run_module(module):
     if os.path.isdir(dest):
         module.fail_json(msg='dest %s is a folder; give the path of the key file.' % dest)
 
-    if params['url']:
-        source = params['url']
-        data = _download(module, source)
-    else:
-        source = 'content'
-        data = to_bytes(params['content'])
+    url = params['url']
+    data = _download(module, url) if url else to_bytes(params['content'])
     digest = hashlib.sha256(data).hexdigest()
-    result = dict(changed=False, dest=dest, url=params['url'], sha256=digest, fingerprints=[], keys=[])
+    result = dict(changed=False, dest=dest, url=url, sha256=digest, fingerprints=[], keys=[])
 
     try:
         keys = read_keys(data)
     except KeyFormatError as exc:
-        module.fail_json(msg=refusal(source, expected, dest, str(exc), pinned_by=params['pinned_by']),
+        module.fail_json(msg=refusal(url, expected, dest, str(exc), pinned_by=params['pinned_by']),
                          expected=expected, **result)
     result.update(fingerprints=[key['fingerprint'] for key in keys], keys=keys)
     if set(result['fingerprints']) != set(expected):
-        module.fail_json(msg=refusal(source, expected, dest, keys, pinned_by=params['pinned_by']),
+        module.fail_json(msg=refusal(url, expected, dest, keys, pinned_by=params['pinned_by']),
                          expected=expected, **result)
 
     try:

@@ -211,6 +211,11 @@ def test_content_instead_of_a_url(run, gpg_keys, tmp_path):
     assert not done.failed, done.result
     assert (tmp_path / "k.asc").read_bytes() == gpg_keys.ed25519.armored
     assert done.result["url"] is None
+    done = run({"content": gpg_keys.other.armored.decode(), "fingerprint": gpg_keys.ed25519.fingerprint,
+                "dest": str(tmp_path / "k.asc")})
+    assert done.failed and done.result["msg"].startswith(
+        f"The key given as content is not the expected one ({gpg_keys.ed25519.fingerprint}): it holds the key ")
+    assert (tmp_path / "k.asc").read_bytes() == gpg_keys.ed25519.armored
 
 
 def test_a_key_id_is_not_a_fingerprint(run, docker_key, gpg_keys):
