@@ -131,7 +131,12 @@ def test_a_file_that_is_no_key_is_refused_and_nothing_changes(gpu):
     rc, output = ansible_playbook("--limit", gpu, playbook=PROJECT / "playbooks" / "cuda.yml",
                                   extra=dict(lab_vars(), cuda_repo_key_file="Release"))
     assert rc == 2, output
+    first_line = subprocess.run(["curl", "-sS", "--noproxy", "*", REPO + "Release"], capture_output=True, text=True,
+                                check=True).stdout.splitlines()[0]
+    message = next(line for line in output.splitlines() if "[ERROR]" in line and "is not the one" in line)
+    print(message)
     assert (f"The key at {REPO}Release is not the one cuda_repo_key_fingerprint pins ({fingerprint()}): it holds no "
-            "readable OpenPGP key (neither an armoured key block nor OpenPGP packets; it starts with 'Origin: "
-            "hpcdl lab") in output
+            "readable OpenPGP key (neither an armoured key block nor OpenPGP packets; it starts with "
+            f"'{first_line}\\n") in message
+    assert "Nothing was written to /etc/apt/keyrings/cuda-archive-keyring.asc and nothing was installed." in message
     assert state(node) == before
