@@ -151,7 +151,7 @@ def main(argv=None):
     if args.check and stale:
         print("out of date (run `make readmes`): " + ", ".join(stale))
         return 1
-    print(("checked " if args.check else "wrote ") + (", ".join(stale) if stale and not args.check else "all READMEs"))
+    print(("wrote " + ", ".join(stale)) if stale and not args.check else "every role README is up to date")
     return 0
 
 
