@@ -1,18 +1,13 @@
 """The interfaces_matching filter, on interface facts and on real `ip -o link show` lines."""
+from pathlib import Path
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.hpcdl.gpu.plugins.filter.network import FilterModule, interfaces_matching
 
-# `ip -o link show` on the egress_bundle lab's gpu node after run.sh (iproute2 6.1, Debian 12):
-# the bundle's tun device, the container's veth end (eth0@if12) and loopback.
-IP_O_LINK = [
-    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000"
-    "\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00",
-    "2: vpn_vpn0: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UNKNOWN mode DEFAULT "
-    "group default qlen 500\\    link/none ",
-    "11: eth0@if12: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default "
-    "\\    link/ether 02:42:ac:1f:00:03 brd ff:ff:ff:ff:ff:ff link-netnsid 0",
-]
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "network"
+# `ip -o link show` on the egress_bundle lab's gpu node after run.sh (see the fixtures' README).
+IP_O_LINK = (FIXTURES / "ip-o-link_egress_bundle_gpu1.txt").read_text().splitlines()
 FACTS = ["eth0", "lo", "vpn_vpn0", "vpn_vpn1", "wg0", "docker0", "br-2654e288c689"]
 
 

@@ -1,4 +1,6 @@
 """module_utils/iptables_rules: a tagged set's commands, and whether the live rules are that set."""
+from pathlib import Path
+
 import pytest
 from ansible_collections.hpcdl.gpu.plugins.module_utils.iptables_rules import (
     IptablesError,
@@ -18,9 +20,10 @@ VPN = [
     {"chain": "FORWARD", "rule": ["-i", "eth0", "-o", "wg0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED"],
      "jump": "ACCEPT"},
 ]
-# The first three lines as `iptables -S INPUT` prints them on the tengine lab's jump host after a
-# converge (iptables 1.8.9, nf_tables): normalised (-m tcp added), so not the text that inserted
-# them. The last two are added: a tag that starts with this one, and a comment iptables quotes.
+# The first three lines as `iptables -S INPUT` prints them on the tengine lab's jump host (see
+# fixtures/iptables/tengine_jump_filter_INPUT.txt): normalised (-m tcp added), so not the text that
+# inserted them. The last two are added: a tag that starts with this one, and a comment iptables
+# quotes (as this machine's own lab rules show).
 LIVE_INPUT = """-P INPUT ACCEPT
 -A INPUT -s 172.18.0.1/32 -p tcp -m tcp --dport 8888 -m comment --comment hpcdl-tengine -j ACCEPT
 -A INPUT -p tcp -m tcp --dport 8888 -m comment --comment hpcdl-tengine -j DROP
@@ -164,3 +167,27 @@ def test_a_table_iptables_cannot_list_is_an_error():
     rules, tables = normalise(TENGINE, "t", ["filter", "raw"])
     with pytest.raises(IptablesError, match=r"iptables -t raw -S failed \(rc=3\)"):
         compare(rules, tables, "t", FakeIptables({"filter": ""}))
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "iptables"
+
+
+def recorded(name):
+    return (FIXTURES / name).read_text()
+
+
+def test_recorded_listings_from_the_lab_count_the_tagged_rules():
+    assert tagged_counts(recorded("tengine_jump_filter_INPUT.txt"), "hpcdl-tengine") == {"INPUT": 2}
+    assert tagged_counts(recorded("egress_wireguard_jump_filter_FORWARD.txt"), "hpcdl-vpn") == {"FORWARD": 2}
+    assert tagged_counts(recorded("egress_wireguard_jump_nat_POSTROUTING.txt"), "hpcdl-vpn") == {"POSTROUTING": 1}
+    assert tagged_counts(recorded("egress_wireguard_jump_nat_POSTROUTING.txt"), "hpcdl-tengine") == {}
+
+
+def test_the_recorded_rules_are_not_the_text_that_inserted_them():
+    """Why the module asks iptables -C instead of comparing -S lines: iptables normalises them."""
+    tengine = recorded("tengine_jump_filter_INPUT.txt")
+    assert "-s 192.168.224.1/32 -p tcp --dport 8888 " not in tengine
+    assert "-s 192.168.224.1/32 -p tcp -m tcp --dport 8888 " in tengine
+    forward = recorded("egress_wireguard_jump_filter_FORWARD.txt")
+    assert "--ctstate ESTABLISHED,RELATED" not in forward
+    assert "--ctstate RELATED,ESTABLISHED" in forward
