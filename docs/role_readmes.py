@@ -62,6 +62,9 @@ def tags(role_dir):
                 found.append(tag)
     order = ["preflight", "install", "configure", "verify"]
     found.sort(key=lambda t: order.index(t) if t in order else len(order))
+    if not found:
+        return ("Tags: none of its own; its tasks run under the tags of the role that imports it, and its first "
+                "step (`tasks/set_vars.yml`) with every tag.")
     return (f"Tags: `{role_dir.name}`, and " + ", ".join(f"`{t}`" for t in found)
             + " for one stage; the first step (`tasks/set_vars.yml`: facts, values for the OS) runs with every tag.")
 
