@@ -17,10 +17,10 @@ description:
     URL-prefix mode, O(cache); an https O(url) goes through its C(HTTPS///) remap), and keeps it
     only if its sha256 is O(sha256). Without O(cache) it downloads O(url) itself, as
     M(ansible.builtin.get_url) with a checksum does.
-  - When the cache's copy has another sha256, the module asks the cache again with
-    C(Cache-Control\: no-cache), which makes apt-cacher-ng fetch the file from upstream and replace
-    its corrupt copy, and warns naming the file and the cache. If that copy is wrong too, upstream
-    serves those bytes (or O(sha256) is wrong): the module fails, without falling back.
+  - When the cache's copy has another sha256, the module asks the cache again with a
+    C(Cache-Control) V(no-cache) header, which makes apt-cacher-ng fetch the file from upstream and
+    replace its corrupt copy, and warns naming the file and the cache. If that copy is wrong too, upstream
+    serves those bytes (or O(sha256) is wrong), and the module fails without falling back.
   - When the cache cannot deliver (it does not answer, answers an HTTP error, or cuts the transfer
     short, as apt-cacher-ng does when its disk is full), O(fallback=upstream) downloads O(url) itself
     with a warning, O(fallback=fail) fails naming the cache.
@@ -70,8 +70,8 @@ options:
     default: 30
   use_proxy:
     description:
-      - Use the proxy of the environment (C(http_proxy), C(https_proxy)). Off by default: the cache
-        is on the private network, and a stale proxy is what the collection removes.
+      - Use the proxy of the environment (C(http_proxy), C(https_proxy)). Off by default, since the
+        cache is on the private network, and a stale proxy is what the collection removes.
     type: bool
     default: false
   validate_certs:
