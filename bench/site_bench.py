@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import reprovision_stage
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -171,11 +173,12 @@ def ansible_env(events):
     return env
 
 
-def run_playbook(playbook, inventory, forks, log, extra_vars=()):
+def run_playbook(playbook, inventory, forks, log, extra_vars=(), *, limit=None):
     """Run one ansible-playbook; its output goes to `log`. Returns the figures of that run."""
     events = log.with_suffix(".events.jsonl")
     events.unlink(missing_ok=True)
     args = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "--forks", str(forks), str(playbook)]
+    args += ["--limit", limit] if limit else []
     for item in extra_vars:
         args += ["-e", item]
     load = os.getloadavg()[0]
@@ -388,13 +391,18 @@ def bench_count(n, args, stamp):
         for key, playbook, label in steps:
             say(f"bench: {name}: {Path(playbook).name} ({label}), forks {forks}, log {prefix.name}-{label}.log")
             extra = args.extra_vars if playbook != NOOP else ()
+            before = reprovision_stage.counters(name)
             run = run_playbook(playbook, inventory, forks, prefix.with_name(f"{prefix.name}-{label}.log"), extra)
+            run["upstream"] = reprovision_stage.delta(reprovision_stage.counters(name), before)
             result[key] = run
             say(f"bench: {name}: {label}: rc {run['rc']}, {run['wall_s']:.1f} s, changed {run['changed']}")
             if run["rc"] != 0:
                 break
         if result.get("rerun") and result.get("noop") and result["noop"]["rc"] == 0:
             result["targets"] = targets_for(result["rerun"], result["noop"])
+        if n == 1 and args.reprovision and result.get("cold_run", {}).get("rc") == 0:
+            say(f"bench: {name}: lab wipe gpu1, then reprovision.yml -l gpu1 (the cache warm)")
+            result["reprovision"] = reprovision_stage.reprovision(name, inventory, forks, prefix, run_playbook)
     except LabFailed as exc:
         result["error"] = str(exc)
         say(f"bench: {name}: {exc}")
@@ -434,6 +442,8 @@ def main(argv=None):
                         help="do not take the lab down first (reuses a kept lab: the first converge is then not cold)")
     parser.add_argument("--playbook", type=Path, default=SITE,
                         help="the playbook to converge (default: playbooks/site.yml; a stage playbook times it alone)")
+    parser.add_argument("--no-reprovision", dest="reprovision", action="store_false",
+                        help="skip the 1-node lab's re-provision stage (lab wipe gpu1, playbooks/reprovision.yml)")
     parser.add_argument("-e", "--extra-vars", action="append", default=[],
                         help="passed to the converge runs (not the no-op), as ansible-playbook -e")
     args = parser.parse_args(argv)
@@ -468,6 +478,7 @@ def main(argv=None):
                 break
     finally:
         data["scaling"] = scaling(data["results"])
+        data["reprovision_targets"] = reprovision_stage.targets(data["results"])
         data["bench_wall_s"] = round(time.monotonic() - started, 1)
         data["exit_status"] = status
         report.write_text(json.dumps(data, indent=2) + "\n")
@@ -477,6 +488,7 @@ def main(argv=None):
     if data["scaling"]:
         report_scaling(data["scaling"])
     report_targets(data["results"], data["scaling"])
+    reprovision_stage.report(data["results"], data["reprovision_targets"], say)
     say()
     say(f"bench: {data['bench_wall_s']:.0f} s in all; figures in {report.relative_to(ROOT)}, "
         f"logs in {ARTIFACTS.relative_to(ROOT)}/site-{stamp}-*; exit status {status}")
