@@ -624,7 +624,12 @@ def judge_gpus(result, facts, gpu_facts, planning=False):
                               if a in set(g['architecture'] for g in known)],
         'kernel_module_recommended': recommended,
         'kernel_module_reason': reason[0].upper() + reason[1:] + '.',
+        'kernel_modules_supported': gpus_table.supported_flavours(gpus),
+        'driver_branch_first': gpus_table.branch_limits(gpus)[0],
+        'driver_branch_last': gpus_table.branch_limits(gpus)[1],
         'gpu_compatible': None,
+        'gpu_driver_problems': [],
+        'gpu_cuda_problems': [],
         'nvswitch': {'present': switch['present'], 'count': switch['count'],
                      'pci_addresses': list(switch['pci_addresses']),
                      'proc_devices': switch['proc_devices']},
@@ -637,8 +642,11 @@ def judge_gpus(result, facts, gpu_facts, planning=False):
         driver = None
     if known and driver:
         result['gpu_compatible'] = not problems
+    result['gpu_driver_problems'] = [sentence for sentence, _fix in problems]
     if result.get('required_cuda'):
-        problems.extend(gpus_table.cuda_problems(gpus, result['required_cuda']))
+        cuda = gpus_table.cuda_problems(gpus, result['required_cuda'])
+        result['gpu_cuda_problems'] = [sentence for sentence, _fix in cuda]
+        problems.extend(cuda)
     notes = gpus_table.flavour_notes(gpus, flavour)
 
     fm_sentence = fm_fix = None

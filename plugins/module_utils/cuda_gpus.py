@@ -302,6 +302,33 @@ def recommended_flavour(gpus):
                     % describe(known[0]))
 
 
+def supported_flavours(gpus):
+    """The kernel module flavours that drive every known GPU here: ['open', 'proprietary'] from
+    Turing to Hopper, ['proprietary'] for older GPUs, ['open'] for Blackwell and Grace Hopper,
+    [] when old and those are mixed; None without a known GPU."""
+    known = group(gpus)
+    if not known:
+        return None
+    flavours = ['open', 'proprietary']
+    for gpu in known:
+        support = open_support(gpu)
+        if support == OPEN_UNSUPPORTED and 'open' in flavours:
+            flavours.remove('open')
+        if support == OPEN_REQUIRED and 'proprietary' in flavours:
+            flavours.remove('proprietary')
+    return flavours
+
+
+def branch_limits(gpus):
+    """(first, last): the oldest driver branch that drives every known GPU (None: no floor in
+    the table) and the newest (None: no legacy GPU here)."""
+    firsts = [first_branch(g['compute_capability'])[0] for g in group(gpus)]
+    lasts = [last_branch(g['architecture']) for g in group(gpus)]
+    firsts = [value for value in firsts if value is not None]
+    lasts = [value for value in lasts if value is not None]
+    return (max(firsts) if firsts else None), (min(lasts) if lasts else None)
+
+
 def driver_problems(gpus, driver, flavour, planned):
     """What keeps ``driver`` (a version) with kernel module ``flavour`` (open, proprietary or
     None) from running these GPUs: a list of (sentence, fix), the worst first."""

@@ -372,8 +372,16 @@ def read_nvswitch_proc(path=None):
         return None
 
 
+_COMM_LENGTH = 15  # TASK_COMM_LEN - 1: the kernel keeps 15 characters of a process name in comm
+
+
 def find_process(name, proc_root=None):
-    """The pids whose /proc/<pid>/comm is ``name`` (sorted)."""
+    """The pids of the processes named ``name`` (sorted).
+
+    /proc/<pid>/comm holds at most 15 characters (``nv-fabricmanage`` for nv-fabricmanager), so
+    a longer name is also looked for in /proc/<pid>/cmdline (the program, or the script a shell
+    runs), where it is whole.
+    """
     proc_root = proc_root or PROC_ROOT
     found = []
     try:
@@ -384,8 +392,14 @@ def find_process(name, proc_root=None):
         if not entry.isdigit():
             continue
         text, _problem = read_text(os.path.join(proc_root, entry, 'comm'))
-        if text is not None and text.strip() == name:
-            found.append(int(entry))
+        if text is None or text.strip() != name[:_COMM_LENGTH]:
+            continue
+        if len(name) > _COMM_LENGTH:
+            cmdline, _problem = read_text(os.path.join(proc_root, entry, 'cmdline'))
+            words = [os.path.basename(word) for word in (cmdline or '').split('\0')[:2]]
+            if cmdline is not None and name not in words:
+                continue
+        found.append(int(entry))
     return sorted(found)
 
 

@@ -337,6 +337,42 @@ kernel_module_recommended:
   returned: always
   type: str
   sample: open
+kernel_modules_supported:
+  description:
+    - The kernel module flavours that drive every known GPU found, V([open, proprietary]) from Turing to
+      Hopper, V([proprietary]) for Maxwell, Pascal, Volta and older, V([open]) for Grace Hopper and
+      Blackwell, V([]) when those are mixed on one host; V(null) without a known GPU.
+  returned: always
+  type: list
+  elements: str
+  sample: [open, proprietary]
+driver_branch_first:
+  description:
+    - The oldest driver branch (major version) that drives every known GPU found, from the first CUDA
+      release for each compute capability (C(570) for Blackwell B200); V(null) when the table has no
+      floor for them (Maxwell and older) or no GPU is known.
+  returned: always
+  type: int
+  sample: 520
+driver_branch_last:
+  description:
+    - The newest driver branch that still drives every known GPU found (C(470) with a Kepler GPU,
+      C(580) with Maxwell, Pascal or Volta); V(null) when no legacy GPU is there.
+  returned: always
+  type: int
+  sample: 580
+gpu_driver_problems:
+  description: The sentences saying why the judged driver or its kernel module flavour does not drive the GPUs.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+gpu_cuda_problems:
+  description: The sentences saying that RV(required_cuda) builds no code for a GPU found.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 kernel_module_reason:
   description: Why RV(kernel_module_recommended) is what it is, one sentence.
   returned: always

@@ -212,9 +212,16 @@ def test_fabric_manager_process_found_by_its_name_in_proc(module_runner, fakes, 
     root = fakes.materialise_host("h200_hgx_no_fm", tmp_path / "copy")
     assert cuda_probe.find_process("nvidia-persistenced", str(root / "proc")) == [2143]
     assert cuda_probe.find_process("nv-fabricmanager", str(root / "proc")) == []
-    (root / "proc" / "4242").mkdir()
-    (root / "proc" / "4242" / "comm").write_text("nv-fabricmanager\n")
-    assert cuda_probe.find_process("nv-fabricmanager", str(root / "proc")) == [4242]
+    # The kernel keeps 15 characters in comm; cmdline has the whole name (a binary, or a script a shell runs).
+    for pid, comm, cmdline in (("4242", "nv-fabricmanage", "/usr/bin/nv-fabricmanager\0-c\0/usr/share/nvidia/"
+                                "nvswitch/fabricmanager.cfg\0"),
+                               ("4243", "nv-fabricmanage", "/bin/sh\0/usr/bin/nv-fabricmanager\0"),
+                               ("4244", "nv-fabricmanage", "/usr/bin/nv-fabricmanage-other\0")):
+        (root / "proc" / pid).mkdir()
+        (root / "proc" / pid / "comm").write_text(comm + "\n")
+        (root / "proc" / pid / "cmdline").write_text(cmdline)
+    assert cuda_probe.find_process("nv-fabricmanager", str(root / "proc")) == [4242, 4243]
+    assert cuda_probe.find_process("nvidia-persistenced", str(root / "proc")) == [2143]
 
 
 def test_h200_planned_driver_says_fabric_manager_is_needed_without_failing(module_runner):
