@@ -288,3 +288,19 @@ def test_nvml_names_and_compute_capabilities(fakes):
 ])
 def test_fabric_manager_version(text, version):
     assert cuda_probe.parse_fabric_manager_version(text) == version
+
+
+@pytest.mark.parametrize(("device_ids", "flavours", "limits"), [
+    ([0x17fd], ["proprietary"], (None, 580)),           # Maxwell: no floor in the table, R580 the last
+    ([0x102d], ["proprietary"], (None, 470)),           # Kepler
+    ([0x1db4, 0x1eb8], ["proprietary"], (410, 580)),    # Volta with Turing: the newest floor, the oldest end
+    ([0x2335], ["open", "proprietary"], (520, None)),   # Hopper
+    ([0x2342], ["open"], (520, None)),                  # Grace Hopper
+    ([0x2901], ["open"], (570, None)),                  # Blackwell
+    ([0x17fd, 0x2901], [], (570, 580)),                 # no flavour runs both
+    ([0x3182], None, (None, None)),                     # unknown: nothing known
+])
+def test_supported_flavours_and_branch_limits(device_ids, flavours, limits):
+    gpus = [gpu(number) for number in device_ids]
+    assert cuda_gpus.supported_flavours(gpus) == flavours
+    assert cuda_gpus.branch_limits(gpus) == limits
