@@ -238,7 +238,9 @@ def run_module(module):
         'kernel': (report or {}).get('kernel'), 'error': (report or {}).get('error'),
         'compat': None, 'msg': msg,
     }
-    if not ok and params.get('require_gpu', True):
+    if ok:
+        module.exit_json(**result)
+    if params.get('require_gpu', True):
         compat = judge_cuda(module, report, stderr)
         if compat is not None:
             failure = compat.pop('failure', None)
@@ -252,5 +254,4 @@ def run_module(module):
                 result['msg'] = result['msg'].strip()
             elif compat.get('compatible'):
                 result['msg'] = '%s (cuda_compat: %s)' % (msg, ' '.join(compat.get('messages') or []))
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module.fail_json(**result)

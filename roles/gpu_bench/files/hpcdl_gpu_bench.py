@@ -13,7 +13,8 @@ network (synthetic data, random weights), and prints one JSON document on stdout
 stderr. What it measures, on the GPU where the framework sees one, else on the CPU:
 
 - matmul: matrix-multiply throughput, TFLOP/s (2 n^3 per product), FP32 (TF32 off), and on a GPU
-  TF32, BF16 and FP16 where the device has them; on the CPU FP32 and BF16;
+  TF32 (Ampere and newer), BF16 (where it is native, not emulated) and FP16 (Volta and newer: the
+  tensor-core precisions); on the CPU FP32 and BF16;
 - memory: a device-to-device copy (GB/s counting the bytes read and the bytes written), and on a
   GPU the host-to-device copy from pinned memory (GB/s of bytes moved); on the CPU the copy is
   RAM to RAM and there is no host-to-device figure;
@@ -229,17 +230,27 @@ def describe(device):
 # The workloads
 
 
+def native_bf16(device):
+    """Whether the GPU has BF16 arithmetic of its own (Ampere and newer), not an emulation."""
+    torch = device.torch
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch before 2.3 has no emulation to exclude
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def matmul_precisions(device):
-    """(name, dtype, allow TF32) for each precision the device has, FP32 first."""
+    """(name, dtype, allow TF32) for each precision the device has matrix units for, FP32 first."""
     torch = device.torch
     found = [("fp32", torch.float32, False)]
     if device.kind == "cuda":
         major, _minor = device.capability()
-        if major >= 8:  # Ampere and newer: TF32 and BF16 tensor cores
+        if major >= 8:  # Ampere and newer: TF32 tensor cores
             found.append(("tf32", torch.float32, True))
-        if torch.cuda.is_bf16_supported():
+        if native_bf16(device):
             found.append(("bf16", torch.bfloat16, False))
-        found.append(("fp16", torch.float16, False))
+        if major >= 7:  # Volta and newer: FP16 tensor cores
+            found.append(("fp16", torch.float16, False))
     else:
         found.append(("bf16", torch.bfloat16, False))
     return found
@@ -312,7 +323,7 @@ def resnet_precision(device, wanted):
     torch = device.torch
     if wanted == "fp32" or device.kind != "cuda":
         return "fp32", None
-    if torch.cuda.is_bf16_supported():
+    if native_bf16(device):
         return "amp-bf16", torch.bfloat16
     major, _minor = device.capability()
     if major >= 7:
