@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Download the wheels tests/device/gpu_check.sh carries to a GPU machine with no network:
 # requirements.txt beside this file (ansible-core and its needs, for CPython 3.12 on Linux x86_64),
 # each checked against its sha256 there. Run it here, where PyPI answers, before the device run:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The real-GPU check of hpcdl.gpu, for a Linux machine with an NVIDIA GPU and no network.
 
     tests/device/gpu_check.sh [--out DIR] [--wheels DIR] [--python PYTHON] [--profile full|small]
@@ -68,7 +67,7 @@ def say(message):
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(prog="gpu_check.sh", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="gpu_check.sh", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "artifacts" / "gpu_check"),
                         help="the folder everything is written into (default: $OUT, else artifacts/gpu_check)")
     parser.add_argument("--wheels", help="a folder of wheels with ansible-core (tests/device/fetch_wheels.sh)")
@@ -244,8 +243,8 @@ def main(argv=None):
         else:
             note("no CUDA release newer than this driver to judge (no driver read, or newer than NVIDIA's table)")
         for cuda in wanted:
-            _rc, compat[cuda] = ansible.module("hpcdl.gpu.cuda_compat", {"cuda_version": cuda,
-                                                                        "fail_on_incompatible": False})
+            _rc, compat[cuda] = ansible.module("hpcdl.gpu.cuda_compat",
+                                               {"cuda_version": cuda, "fail_on_incompatible": False})
             note(f"CUDA {cuda}: compatible={compat[cuda].get('compatible')}: "
                  f"{' '.join(compat[cuda].get('messages') or [compat[cuda].get('msg', '')])}")
         (out / "cuda_compat.json").write_text(json.dumps(compat, indent=2, sort_keys=True) + "\n")

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The real-GPU check of hpcdl.gpu on a Linux machine with an NVIDIA GPU and no network: cuda_compat
 # against the real driver (CUDA 12.4, 13.0 and one newer than the driver), the framework check and
 # the gpu_bench workload on the GPU, each figure as a fraction of the published peak (H200 SXM),

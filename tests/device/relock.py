@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Regenerate requirements.txt beside this file: the wheels gpu_check.sh carries to a GPU machine.
 
     python3 tests/device/relock.py

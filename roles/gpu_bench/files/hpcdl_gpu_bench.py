@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) hpcdl.gpu contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The hpcdl.gpu benchmark workload: a fixed, versioned PyTorch program.
@@ -167,7 +166,7 @@ class Device:
         """Seconds for `iterations` calls, the device drained before and after."""
         self.sync()
         started = time.perf_counter()
-        for _ in range(iterations):
+        for _call in range(iterations):
             function()
         self.sync()
         return time.perf_counter() - started
@@ -274,7 +273,7 @@ def run_matmul(device, sizes, figures, skipped):
 
         device.timed(product, 2)  # warm-up: kernels chosen, clocks up
         samples = []
-        for _ in range(repeats):
+        for _repeat in range(repeats):
             seconds = device.timed(product, iters)
             samples.append(2.0 * n ** 3 * iters / seconds / 1e12)
         figures["matmul_" + name] = summary(samples, "TFLOP/s", label=device.label, precision=name.upper(),
@@ -290,7 +289,7 @@ def copy_rate(device, dst, src, counted_bytes, *, iterations, repeats):
         dst.copy_(src, non_blocking=True)
 
     device.timed(copy, 2)
-    return [counted_bytes * iterations / device.timed(copy, iterations) / 1e9 for _ in range(repeats)]
+    return [counted_bytes * iterations / device.timed(copy, iterations) / 1e9 for _repeat in range(repeats)]
 
 
 def run_memory(device, sizes, figures, skipped):
@@ -367,9 +366,9 @@ def run_resnet50(device, sizes, figures, skipped):
             loss.backward()
             optimizer.step()
 
-    for _ in range(sizes["resnet_warmup"]):
+    for _step in range(sizes["resnet_warmup"]):
         device.timed(step, 1)
-    samples = [batch / device.timed(step, 1) for _ in range(sizes["resnet_steps"])]
+    samples = [batch / device.timed(step, 1) for _step in range(sizes["resnet_steps"])]
     figures["resnet50_train"] = summary(samples, "images/s", label=device.label, model=source,
                                         parameters=parameters, batch=batch, image=[3, image, image],
                                         precision=precision, warmup_steps=sizes["resnet_warmup"],
@@ -386,7 +385,7 @@ RUNNERS = {"matmul": run_matmul, "memory": run_memory, "resnet50": run_resnet50}
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="hpcdl_gpu_bench.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="hpcdl_gpu_bench.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--profile", choices=("auto",) + tuple(PROFILES), default="auto")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),

@@ -143,7 +143,7 @@ def decode(png):
     width, height = struct.unpack(">II", chunks[0][1][:8])
     raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
     assert len(raw) == height * (width * 3 + 1)
-    return [k for k, _ in chunks], width, height, raw
+    return [chunk[0] for chunk in chunks], width, height, raw
 
 
 def test_the_chart_is_a_valid_png_with_a_bar_per_host_and_panel():
