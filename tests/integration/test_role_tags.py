@@ -16,12 +16,15 @@ import pytest
 import yaml
 from check_play import ARGSPEC_TASK, FIRST_STEP, role_play, run_check_play, task_names
 
-ROLES = ["cuda", "docker", "hpc_vpn", "jump_vpn", "jupyter", "nvidia_docker", "proxy_unset", "tengine", "tools"]
+ROLES = ["cuda", "docker", "gpu_bench", "hpc_vpn", "jump_vpn", "jupyter", "nvidia_docker", "proxy_unset", "tengine",
+         "tools"]
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
 SETTINGS = {
     "cuda": {"cuda_repo_mirror": f"{DEAD}/cuda", "cuda_repo_key_fingerprint": FPR},
     "docker": {"docker_repo_mirror": f"{DEAD}/docker", "docker_repo_gpg_fingerprint": FPR},
+    "gpu_bench": {"gpu_bench_image": "hpcdl-test/no-such-image:0", "gpu_bench_runtime": "", "gpu_bench_gpus": "",
+                  "gpu_bench_report_dir": "{{ playbook_dir }}/gpu-bench-report"},
     "hpc_vpn": {"hpc_vpn_jump_host": "localhost", "hpc_vpn_jump_address": "127.0.0.1",
                 "hpc_vpn_probe_url": f"{DEAD}/probe.html", "hpc_vpn_probe_retries": 1,
                 "hpc_vpn_controller_cache_dir": "{{ playbook_dir }}/vpn-cache",
