@@ -141,45 +141,55 @@ def test_no_gpu_and_no_driver_to_install_keeps_the_lab_as_it_was(tmp_path):
 # --- What the role refuses, before anything is installed ----------------------------------------
 
 REFUSALS = {
-    "m40_newest_branch": ("m40_aliyun", {"cuda_install_driver": True},
+    "m40_newest_branch": (
+        "m40_aliyun", {"cuda_install_driver": True},
         "cuda_driver_branch is empty and cuda-drivers names no branch, so the role would install the newest driver "
         "branch in the repository, and NVIDIA's branches after R580 drop 2 x Tesla M40 (GM200, Maxwell, compute "
         "capability 5.2): set cuda_driver_branch: \"580\" (the -580 branch packages keep the driver on it)."),
-    "m40_branch_590": ("m40_aliyun", {"cuda_install_driver": True, "cuda_driver_branch": "590"},
+    "m40_branch_590": (
+        "m40_aliyun", {"cuda_install_driver": True, "cuda_driver_branch": "590"},
         "cuda_driver_branch (branch R590): R590 does not support 2 x Tesla M40 (GM200, Maxwell, compute capability "
         "5.2): NVIDIA's last driver branch for Maxwell GPUs is R580, so the kernel module finds no GPU it can drive. "
         "Set cuda_driver_branch: \"580\"."),
-    "m40_open_module": ("m40_aliyun", {"cuda_install_driver": True, "cuda_driver_branch": "580",
-                                       "cuda_kernel_module": "open"},
+    "m40_open_module": (
+        "m40_aliyun", {"cuda_install_driver": True, "cuda_driver_branch": "580",
+                       "cuda_kernel_module": "open"},
         "cuda_kernel_module is open, but Tesla M40 (GM200, Maxwell, compute capability 5.2) runs only with the "
         "proprietary kernel module (the open one supports Turing and later): the GPUs here run only with the "
         "proprietary kernel module. Set cuda_kernel_module to proprietary (or auto)."),
-    "m40_cuda_13": ("m40_aliyun", {"cuda_version": "13.0"},
+    "m40_cuda_13": (
+        "m40_aliyun", {"cuda_version": "13.0"},
         "cuda_version 13.0: CUDA 13.0 does not build code for 2 x Tesla M40 (GM200, Maxwell, compute capability 5.2): "
         "CUDA 12 is the last major release that supports compute capability 5.2, so a CUDA 13.0 program has no "
         "kernel that runs on it. Set cuda_version to a version these GPUs run"),
-    "k80_r535": ("k80_aws_p2", {"cuda_install_driver": True, "cuda_driver_package": "cuda-drivers-535",
-                                "cuda_version": "11.4"},
+    "k80_r535": (
+        "k80_aws_p2", {"cuda_install_driver": True, "cuda_driver_package": "cuda-drivers-535",
+                       "cuda_version": "11.4"},
         "cuda_driver_package (branch R535): R535 does not support Tesla K80 (GK210, Kepler, compute capability 3.7): "
         "NVIDIA's last driver branch for Kepler GPUs is R470"),
-    "k80_cuda_12": ("k80_aws_p2", {"cuda_version": "12.2"},
+    "k80_cuda_12": (
+        "k80_aws_p2", {"cuda_version": "12.2"},
         "cuda_version 12.2: CUDA 12.2 does not build code for Tesla K80 (GK210, Kepler, compute capability 3.7): "
         "CUDA 11 is the last major release that supports compute capability 3.7"),
-    "k80_branch_older_than_cuda": ("k80_aws_p2", {"cuda_install_driver": True, "cuda_driver_branch": "470",
-                                                  "cuda_version": "11.8"},
+    "k80_branch_older_than_cuda": (
+        "k80_aws_p2", {"cuda_install_driver": True, "cuda_driver_branch": "470",
+                       "cuda_version": "11.8"},
         "cuda_driver_branch (branch R470) is older than CUDA 11.8 needs (driver 520.61.05, branch R520): set "
         "cuda_version to one the branch runs (11.4 or older) or a newer cuda_driver_branch."),
-    "b200_proprietary": ("b200_proprietary", {"cuda_install_driver": True, "cuda_kernel_module": "proprietary",
-                                              "cuda_version": "12.8", "cuda_driver_branch": "580"},
+    "b200_proprietary": (
+        "b200_proprietary", {"cuda_install_driver": True, "cuda_kernel_module": "proprietary",
+                             "cuda_version": "12.8", "cuda_driver_branch": "580"},
         "cuda_kernel_module is proprietary, but B200 (GB100, Blackwell, compute capability 10.0) needs the open "
         "kernel module: the GPUs here run only with the open kernel module. Set cuda_kernel_module to open (or "
         "auto)."),
-    "b200_branch_565": ("b200_proprietary", {"cuda_install_driver": True, "cuda_driver_branch": "565",
-                                             "cuda_version": "12.6"},
+    "b200_branch_565": (
+        "b200_proprietary", {"cuda_install_driver": True, "cuda_driver_branch": "565",
+                             "cuda_version": "12.6"},
         "cuda_driver_branch (branch R565): R565 is older than 8 x B200 (GB100, Blackwell, compute capability 10.0): "
         "compute capability 10.0 came with CUDA 12.8, whose driver branch is R570. Set cuda_driver_branch to \"570\" "
         "or newer."),
-    "no_gpu_auto": (None, {"cuda_install_driver": True},
+    "no_gpu_auto": (
+        None, {"cuda_install_driver": True},
         "cuda_kernel_module is auto, but no NVIDIA GPU of a known generation was found, so the role cannot choose the "
         "driver's kernel module flavour: set cuda_kernel_module to open (Turing and later GPUs) or proprietary (Volta "
         "and older), or cuda_install_driver to false."),
