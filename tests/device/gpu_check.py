@@ -6,9 +6,10 @@
 In this order, everything written into one folder (--out, default $OUT, else artifacts/gpu_check):
 
 1. hpcdl.gpu.cuda_compat against the machine's real driver, run by ansible-core as a playbook
-   would run it (`ansible localhost -m hpcdl.gpu.cuda_compat`): the driver's facts, then the
-   verdicts for CUDA 12.4, 13.0 and the first CUDA release newer than the driver runs
-   (cuda_compat.json);
+   would run it (`ansible localhost -m hpcdl.gpu.cuda_compat`): the driver's facts, the GPUs'
+   generation, the kernel module flavour (installed, recommended, supported), NVSwitch and Fabric
+   Manager, then the verdicts for CUDA 12.4, 13.0 and the first CUDA release newer than the
+   driver runs (cuda_compat.json);
 2. whether there is an NVIDIA GPU at all: without one the check stops here, with status 3 and the
    sentence "no NVIDIA GPU here" (summary.txt);
 3. hpcdl.gpu.gpu_framework_check with PYTHON (its PyTorch sees the GPU and computes right:
@@ -236,6 +237,15 @@ def main(argv=None):
         note(f"driver {facts.get('driver_version')} (loaded: {facts.get('driver_loaded')}), library "
              f"{facts.get('library_version')}, runs CUDA {facts.get('cuda_driver_version')}, toolkit "
              f"{facts.get('toolkit_version')}; sources {json.dumps(facts.get('sources'), sort_keys=True)}")
+        switch = facts.get("nvswitch") or {}
+        fabric = facts.get("fabric_manager") or {}
+        note(f"GPUs {json.dumps([(g.get('name'), g.get('architecture')) for g in facts.get('gpus') or []])}; "
+             f"generations {facts.get('gpu_architectures')}; kernel module {facts.get('kernel_module')} "
+             f"(recommended {facts.get('kernel_module_recommended')}: {facts.get('kernel_module_reason')}; "
+             f"supported {facts.get('kernel_modules_supported')}); driver branches "
+             f"{facts.get('driver_branch_first')} to {facts.get('driver_branch_last')}; NVSwitch present: "
+             f"{switch.get('present')} ({switch.get('count')}); Fabric Manager running: {fabric.get('running')}, "
+             f"version {fabric.get('version')}, ready: {fabric.get('ready')}")
         wanted = ["12.4", "13.0"]
         newer = newer_than(facts["driver_version"]) if facts.get("driver_version") else None
         if newer:

@@ -58,6 +58,10 @@ def test_without_a_gpu_it_runs_cuda_compat_then_stops_saying_so(tmp_path):
         assert compat[cuda]["compatible"] is False, compat[cuda]
         assert "No NVIDIA driver is loaded or installed on this host" in " ".join(compat[cuda]["messages"])
     summary = (out / "summary.txt").read_text()
+    # The generation, flavour and NVSwitch line, from cuda_compat's own report (no GPU: none here).
+    assert compat["facts"]["gpus"] == [] and compat["facts"]["nvswitch"]["present"] is False
+    assert "GPUs []; generations []; kernel module None" in summary
+    assert "NVSwitch present: False (0); Fabric Manager running: None" in summary
     assert "CUDA 12.4: compatible=False" in summary and summary.rstrip().endswith(last.split("gpu_check: ", 1)[1])
 
 
