@@ -33,6 +33,7 @@ attributes:
     description: Says whether it would download (RV(state) V(would download)); downloads and writes nothing.
   diff_mode:
     support: none
+    description: Its result says what moved (or would move).
 options:
   name:
     description: The item's name (used in messages and the record).

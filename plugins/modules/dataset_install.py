@@ -31,6 +31,7 @@ attributes:
     description: Verifies the staged copy; moves, unpacks and writes nothing.
   diff_mode:
     support: none
+    description: Its result says what moved (or would move).
 options:
   name:
     description: The item's name (used in messages and the state file).

@@ -26,6 +26,7 @@ attributes:
     description: Read-only, the same in check mode.
   diff_mode:
     support: none
+    description: Its result says what moved (or would move).
 options:
   items:
     description: The items.

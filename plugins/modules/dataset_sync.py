@@ -27,6 +27,7 @@ attributes:
     description: Runs nothing; reports that it would sync.
   diff_mode:
     support: none
+    description: Its result says what moved (or would move).
 options:
   name:
     description: The item's name (used in messages).

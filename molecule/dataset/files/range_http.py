@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The lab's upstream for the dataset scenario: an HTTP file server that answers Range requests.
 
 The lab's own web server (python3 -m http.server on port 80) ignores Range, so no download from it
@@ -184,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--root", required=True)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--bind", default="0.0.0.0")

@@ -243,6 +243,7 @@ def test_a_sync_cut_halfway_resumes_on_the_rerun():
     node = host(GPU)
     assert node.run(f"rm -f {NODE_BIG} {STATE}/{BIG}.json").rc == 0
     done = {}
+
     # About 41 MB/s, so that the cut lands mid-transfer; the watcher on gpu1 kills the SSH session that
     # carries rsync once half the file has arrived: the connection drops under both ends.
     def converge_slowly():
