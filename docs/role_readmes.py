@@ -62,6 +62,9 @@ def tags(role_dir):
                 found.append(tag)
     order = ["preflight", "install", "configure", "verify"]
     found.sort(key=lambda t: order.index(t) if t in order else len(order))
+    if not found:
+        return ("Tags: none of its own; its tasks run under the tags of the role that imports it, and its first "
+                "step (`tasks/set_vars.yml`) with every tag.")
     return (f"Tags: `{role_dir.name}`, and " + ", ".join(f"`{t}`" for t in found)
             + " for one stage; the first step (`tasks/set_vars.yml`: facts, values for the OS) runs with every tag.")
 
@@ -151,7 +154,7 @@ def main(argv=None):
     if args.check and stale:
         print("out of date (run `make readmes`): " + ", ".join(stale))
         return 1
-    print(("checked " if args.check else "wrote ") + (", ".join(stale) if stale and not args.check else "all READMEs"))
+    print(("wrote " + ", ".join(stale)) if stale and not args.check else "every role README is up to date")
     return 0
 
 

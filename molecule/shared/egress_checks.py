@@ -46,6 +46,26 @@ def check_management_path(gpu):
     assert " dev eth0 " in route, route
 
 
+def check_nat_unit_restores_egress(gpu, tunnel_pattern):
+    """The NAT rule gone (as after a reboot, or a firewall reload): no egress; the hpcdl-vpn-nat unit
+    (what runs at boot) started again: egress back, and exactly the role's rules tagged hpcdl-vpn."""
+    jump = host("jump")
+    tagged = "iptables -S; iptables -t nat -S"
+    before = sorted(line for line in jump.check_output(tagged).splitlines() if "--comment hpcdl-vpn " in line)
+    masquerade = [line for line in before if line.startswith("-A POSTROUTING ")]
+    assert len(masquerade) == 1 and len(before) == 3, before
+    jump.check_output("iptables -w -t nat " + masquerade[0].replace("-A ", "-D ", 1))
+    try:
+        cut = host(gpu).run(f"curl --noproxy '*' -sS -m 5 {PROBE_URL}")
+        assert cut.rc != 0 and PROBE_TOKEN not in cut.stdout, \
+            "egress works without the NAT rule: the test proves nothing"
+    finally:
+        jump.check_output("systemctl restart hpcdl-vpn-nat.service")
+    after = sorted(line for line in jump.check_output(tagged).splitlines() if "--comment hpcdl-vpn " in line)
+    assert after == before, journal("jump", "hpcdl-vpn-nat.service")
+    check_probe_through_tunnel(gpu, tunnel_pattern)
+
+
 def check_secret_not_logged(secrets, what):
     """No private key (or other secret) in anything Ansible printed for this scenario."""
     # tests/test_molecule.py writes every step's output there before verify runs: without it

@@ -1,6 +1,7 @@
 """What a user sees on gpu1 after asking for CUDA 12.4 on a node that had 12.2 (the lab's signed
 CUDA-like repository, reached only through the tunnel): the upgrade, the link, login shells,
-cuda_compat's view, and a tampered repository refused without changing anything."""
+cuda_compat's view, and a tampered repository, a key that is not the pinned one and a page that is no
+key refused without changing anything."""
 import functools
 import subprocess
 
@@ -97,4 +98,45 @@ def test_tampered_repository_is_refused_and_nothing_changes(gpu):
     assert "BADSIG" in output
     assert f"apt could not verify it with the pinned key {fingerprint()}" in output
     assert "Nothing was installed from it and the previous repository entry was put back" in output
+    assert state(node) == before
+
+
+# Another fingerprint than the one the lab's key has (the docker role's default: Docker's key).
+NOT_THE_LABS = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_a_key_that_is_not_the_pinned_one_is_refused_and_nothing_changes(gpu):
+    node = host(gpu)
+    before = state(node)
+    rc, output = ansible_playbook("--limit", gpu, playbook=PROJECT / "playbooks" / "cuda.yml",
+                                  extra=dict(lab_vars(), cuda_repo_key_fingerprint=NOT_THE_LABS))
+    assert rc == 2, output
+    message = next(line for line in output.splitlines() if "[ERROR]" in line and "is not the one" in line)
+    print(message)
+    assert (f"The key at {REPO}hpcdl-lab-cuda.pub is not the one cuda_repo_key_fingerprint pins ({NOT_THE_LABS}): "
+            f"it holds the key {fingerprint()} (hpcdl lab CUDA repository (TEST KEY, not NVIDIA) "
+            "<cuda-repo@lab.invalid>). Nothing was written to /etc/apt/keyrings/cuda-archive-keyring.asc and nothing "
+            "was installed. Check the mirror, or set cuda_repo_key_fingerprint to the fingerprint of the key that "
+            "really signs it.") in message
+    assert state(node) == before
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_a_file_that_is_no_key_is_refused_and_nothing_changes(gpu):
+    """The repository's Release file where the key should be: what a mirror that serves the wrong
+    file gives."""
+    node = host(gpu)
+    before = state(node)
+    rc, output = ansible_playbook("--limit", gpu, playbook=PROJECT / "playbooks" / "cuda.yml",
+                                  extra=dict(lab_vars(), cuda_repo_key_file="Release"))
+    assert rc == 2, output
+    first_line = subprocess.run(["curl", "-sS", "--noproxy", "*", REPO + "Release"], capture_output=True, text=True,
+                                check=True).stdout.splitlines()[0]
+    message = next(line for line in output.splitlines() if "[ERROR]" in line and "is not the one" in line)
+    print(message)
+    assert (f"The key at {REPO}Release is not the one cuda_repo_key_fingerprint pins ({fingerprint()}): it holds no "
+            "readable OpenPGP key (neither an armoured key block nor OpenPGP packets; it starts with "
+            f"'{first_line}\\n") in message
+    assert "Nothing was written to /etc/apt/keyrings/cuda-archive-keyring.asc and nothing was installed." in message
     assert state(node) == before

@@ -1,5 +1,6 @@
 """What a user gets on gpu1 after docker + nvidia_docker: a running engine with the nvidia
-runtime next to their own settings, the image from the archive, and refusals that change nothing."""
+runtime next to their own settings, the image from the archive, and refusals that change nothing (a
+corrupted archive, a toolkit key that is not the pinned one, an invalid daemon.json)."""
 import json
 import re
 import subprocess
@@ -139,6 +140,39 @@ def test_an_archive_whose_checksum_fails_is_refused_and_nothing_is_loaded(gpu, t
     node = host(gpu)
     assert node.run("docker image inspect hpcdl-lab/busybox-corrupt:1").rc != 0
     assert not node.file("/var/tmp/hpcdl-docker-images").exists
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_a_toolkit_key_that_is_not_the_pinned_one_is_refused_and_nothing_changes(gpu, tmp_path):
+    node = host(gpu)
+    keyring = "/usr/share/keyrings/nvidia-container-toolkit-keyring.asc"
+    before = (node.file(keyring).content_string, node.file(keyring).mtime,
+              node.file("/etc/apt/sources.list.d/nvidia-container-toolkit.list").content_string)
+    www = f"http://{INTERNET_IP}/nvidia_toolkit"
+    published = subprocess.run(["curl", "-sS", f"{www}/gpgkey.fingerprint"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    pinned = "C95B 321B 61E8 8C18 09C4  F759 DDCA E044 F796 ECB0"  # NVIDIA's real key, not the lab's
+    play = tmp_path / "wrong_key.yml"
+    play.write_text(f"""
+- name: Install the toolkit from a mirror whose key is not the pinned one
+  hosts: {gpu}
+  gather_facts: false
+  roles:
+    - role: hpcdl.gpu.nvidia_docker
+      vars:
+        nvidia_docker_repo_gpg_fingerprint: {pinned}
+""")
+    rc, output = ansible_playbook(playbook=play, cwd=SCENARIO_DIR)
+    assert rc == 2, output
+    message = next(line for line in output.splitlines() if "[ERROR]" in line and "is not the one" in line)
+    print(message)
+    assert (f"The key at {www}/gpgkey is not the one nvidia_docker_repo_gpg_fingerprint pins "
+            f"(C95B321B61E88C1809C4F759DDCAE044F796ECB0): it holds the key {published} (hpcdl lab TEST key for "
+            f"nvidia-container-toolkit <lab@hpcdl.invalid>). Nothing was written to {keyring} and nothing was "
+            "installed. Check the mirror, or set nvidia_docker_repo_gpg_fingerprint to the fingerprint of the key "
+            "that really signs it.") in message
+    assert (node.file(keyring).content_string, node.file(keyring).mtime,
+            node.file("/etc/apt/sources.list.d/nvidia-container-toolkit.list").content_string) == before
 
 
 @pytest.mark.parametrize("gpu", GPUS)

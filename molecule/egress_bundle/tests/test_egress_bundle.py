@@ -1,6 +1,12 @@
 """Egress through the vendor bundle's tunnel (the lab's TEST VPN.tar.gz) from the gpu node through jump."""
 import pytest
-from egress_checks import check_apt_through_tunnel, check_management_path, check_probe_through_tunnel, journal
+from egress_checks import (
+    check_apt_through_tunnel,
+    check_management_path,
+    check_nat_unit_restores_egress,
+    check_probe_through_tunnel,
+    journal,
+)
 from labhosts import GPUS, INTERNET_IP, JUMP_PRIVATE_IP, ansible_playbook, host
 
 SERVER_UNIT = "hpcdl-test-vpn-server.service"
@@ -44,6 +50,10 @@ def test_corrupt_bundle_is_refused_before_unpacking():
     assert leftovers.strip() == "", leftovers
     assert jump.check_output(f"systemctl show -p ActiveEnterTimestampMonotonic {SERVER_UNIT}") == started
     jump.check_output("rm -rf /opt/hpcdl-vpn-corrupt-test")
+
+
+def test_the_nat_unit_puts_the_rules_back():
+    check_nat_unit_restores_egress(GPUS[0], "vpn_vpn0")
 
 
 def test_fault_jump_endpoint_stopped_then_started():

@@ -3,6 +3,7 @@ import pytest
 from egress_checks import (
     check_apt_through_tunnel,
     check_management_path,
+    check_nat_unit_restores_egress,
     check_probe_through_tunnel,
     check_secret_not_logged,
     journal,
@@ -51,6 +52,10 @@ def test_nat_rules_persist_in_a_unit():
     assert jump.service("hpcdl-vpn-nat.service").is_enabled
     assert jump.service("wg-quick@wg0").is_enabled
     assert jump.check_output("sysctl -n net.ipv4.ip_forward").strip() == "1"
+
+
+def test_the_nat_unit_puts_the_rules_back():
+    check_nat_unit_restores_egress(GPUS[0], "wg0")
 
 
 def test_fault_jump_endpoint_stopped_then_started():

@@ -5,13 +5,14 @@ it must, and bad input never reaches the live binary or configuration.
 The tests that rerun the converge (flag change, bad input) come last and leave the converged
 state as they found it.
 """
+import base64
 import http.client
 import json
 import re
 import socket
 
 import pytest
-from labhosts import GPUS, INTERNET_IP, JUMP_IP, JUMP_PRIVATE_IP, PROBE_TOKEN, RUNNER, ansible_playbook, host
+from labhosts import GPUS, INTERNET_IP, JUMP_IP, JUMP_PRIVATE_IP, LOG, PROBE_TOKEN, RUNNER, ansible_playbook, host
 
 GPU = GPUS[0]
 GPU_IP = RUNNER.get_variables(GPU)["ansible_host"]
@@ -116,6 +117,67 @@ def test_a_rerun_does_not_rebuild():
     assert rc == 0, output[-4000:]
     assert not built_fact(output), "the rerun compiled again"
     assert (mtime(SBIN), host("jump").file(STAMP).content_string) == before
+
+
+def task_result(output, name):
+    """The status (ok, changed, skipping, fatal) a tengine task printed, or None if it did not run."""
+    found = re.search(rf"TASK \[hpcdl\.gpu\.{re.escape(name)}\] \**\n(changed|ok|skipping|fatal): ", output)
+    return found.group(1) if found else None
+
+
+def tagged_input_rules(jump):
+    return [r for r in jump.check_output("iptables -S INPUT").splitlines() if "--comment hpcdl-tengine " in r]
+
+
+def test_a_rerun_puts_back_exactly_the_firewall_rules_after_a_manual_change():
+    """A rule deleted by hand and a stray one with the tag: the rerun sees it (iptables -C and the
+    tag count) and restarts the unit, which applies exactly the set again."""
+    jump = host("jump")
+    wanted = tagged_input_rules(jump)
+    jump.check_output(f"iptables -w -D INPUT -p tcp -m tcp --dport {PORT} -m comment --comment hpcdl-tengine -j DROP")
+    jump.check_output(f"iptables -w -A INPUT -s 198.51.100.9/32 -p tcp --dport {PORT} "
+                      "-m comment --comment hpcdl-tengine -j ACCEPT")
+    rc, output = ansible_playbook()
+    assert rc == 0, output[-4000:]
+    applied = task_result(output, "iptables_rules : Apply the rules now "
+                                  "(the script or the unit changed, or the live rules differ)")
+    assert applied == "changed", output[-4000:]
+    assert tagged_input_rules(jump) == wanted
+    assert jump.check_output("iptables -S INPUT").splitlines()[1:3] == wanted
+
+
+def test_basic_auth_lets_only_the_users_in_and_a_rerun_keeps_the_password_file(tmp_path):
+    jump = host("jump")
+    password = "S3cret-" + PROBE_TOKEN[:12]
+    # In a file, so that the password is not on the command line (which the scenario's log shows).
+    users_file = tmp_path / "users.json"
+    users_file.write_text(json.dumps({"tengine_basic_auth_users": [{"name": "alice", "password": password}]}))
+    users = ("-e", f"@{users_file}")
+    htpasswd = f"{PREFIX}/conf/hpcdl.htpasswd"
+    try:
+        rc, output = ansible_playbook(*users)
+        assert rc == 0, output[-4000:]
+        assert password not in output, "the password was printed"
+        assert get("/")[0] == 401
+        token = base64.b64encode(f"alice:{password}".encode()).decode()
+        status, body = get("/", {"Authorization": f"Basic {token}"})
+        assert status == 200 and TOKEN in body
+        wrong = base64.b64encode(b"alice:not-the-password").decode()
+        assert get("/", {"Authorization": f"Basic {wrong}"})[0] == 401
+        line = jump.file(htpasswd).content_string
+        assert line.startswith("alice:{SSHA}") and password not in line
+        before = line, mtime(htpasswd)
+        rc, output = ansible_playbook(*users)
+        assert rc == 0, output[-4000:]
+        assert task_result(output, "tengine : Write the basic-auth password file") == "ok", output[-4000:]
+        assert (jump.file(htpasswd).content_string, mtime(htpasswd)) == before
+    finally:
+        rc, output = ansible_playbook()
+        assert rc == 0, output[-4000:]
+    assert not jump.file(htpasswd).exists
+    assert password not in LOG.read_text(errors="replace"), f"the password is in {LOG}"
+    status, body = get("/")
+    assert status == 200 and TOKEN in body
 
 
 def test_a_flag_change_rebuilds_once_then_not_again():

@@ -8,8 +8,12 @@
   instead of exiting: the one in-process runner every module test uses.
 - ``module_runner`` runs cuda_compat through ``run_main`` with the host replaced by files under
   tmp_path and by fake commands and libraries.
+- ``gpg_keys`` (for the signing_key tests): real keys made by gpg in a GNUPGHOME of their own,
+  with the fingerprints gpg itself reads from them.
 """
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -233,3 +237,73 @@ def fakes():
         nvml_library=nvml_library, nvml_from_recording=nvml_from_recording,
         libcuda_library=libcuda_library, loader_for=loader_for, fixtures=FIXTURES,
     )
+
+
+# --- signing_key: real OpenPGP keys made by gpg ---------------------------------------------
+
+
+class GpgKey:
+    """One key as gpg exports it: ``armored`` and ``binary`` (bytes), ``secret`` (armoured secret
+    key), and what gpg reads from it: ``fingerprint`` (primary) and ``subkeys`` (fingerprints)."""
+
+    def __init__(self, gpg, uid):
+        self.uid = uid
+        self.armored = gpg("--armor", "--export", uid)
+        self.binary = gpg("--export", uid)
+        self.secret = gpg("--armor", "--pinentry-mode", "loopback", "--passphrase", "",
+                          "--export-secret-keys", uid)
+        (self.fingerprint, self.subkeys), = gpg_listing(gpg, self.armored)
+
+
+def gpg_listing(gpg, data):
+    """[(primary fingerprint, [subkey fingerprints])] as ``gpg --with-colons --show-keys`` reads
+    ``data``."""
+    keys, last = [], None
+    for line in gpg("--with-colons", "--show-keys", stdin=data).decode().splitlines():
+        fields = line.split(":")
+        if fields[0] in ("pub", "sub"):
+            last = fields[0]
+        elif fields[0] == "fpr" and last == "pub":
+            keys.append((fields[9], []))
+        elif fields[0] == "fpr" and last == "sub":
+            keys[-1][1].append(fields[9])
+        if fields[0] == "fpr":
+            last = None
+    return keys
+
+
+@pytest.fixture(scope="session")
+def gpg_keys(tmp_path_factory):
+    """Keys made for this test run: ``rsa`` (rsa2048, no subkey), ``ed25519`` (with a cv25519
+    encryption subkey and an ed25519 signing subkey), ``other`` (ed25519, the key a mirror should
+    not serve); ``gpg(*args, stdin=None)`` runs gpg on their GNUPGHOME, ``listing(data)`` is what
+    gpg reads from data (``gpg_listing``)."""
+    if not shutil.which("gpg"):
+        pytest.skip("gpg is needed to make the test keys")
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+
+    def gpg(*args, stdin=None):
+        return subprocess.run(["gpg", "--homedir", str(home), "--batch", "--quiet", *args], input=stdin,
+                              capture_output=True, check=True).stdout
+
+    def make(uid, algorithm, *subkeys):
+        gpg("--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", uid, algorithm, "sign", "never")
+        primary = gpg("--with-colons", "--list-keys", uid).decode().split("fpr:::::::::")[1].split(":")[0]
+        for sub_algorithm, usage in subkeys:
+            gpg("--pinentry-mode", "loopback", "--passphrase", "", "--quick-add-key", primary, sub_algorithm,
+                usage, "never")
+        return GpgKey(gpg, uid)
+
+    try:
+        keys = SimpleNamespace(
+            gpg=gpg,
+            listing=lambda data: gpg_listing(gpg, data),
+            rsa=make("hpcdl test RSA <rsa@test.invalid>", "rsa2048"),
+            ed25519=make("hpcdl test Ed25519 <ed25519@test.invalid>", "ed25519",
+                         ("cv25519", "encr"), ("ed25519", "sign")),
+            other=make("Not the pinned key <other@test.invalid>", "ed25519"),
+        )
+        yield keys
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
