@@ -2,10 +2,11 @@
 # Copyright (c) hpcdl.gpu contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the dataset role: the plan of a node's items (every path worked out, every bad
-input named) and the items one relay host serves to its nodes.
+input named), the items one relay host serves to its nodes, and what a run moved, per item and leg.
 
-Documented in dataset_plan.yml and dataset_relay_items.yml beside this file. They run on the
-controller, before anything moves.
+Documented in dataset_plan.yml, dataset_relay_items.yml, dataset_by_name.yml,
+dataset_expected_sha256.yml, dataset_report.yml and dataset_report_lines.yml beside this file. They
+run on the controller.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -196,11 +197,86 @@ def dataset_relay_items(item_lists):
     return dict(items=[merged[name][1] for name in order], conflicts=conflicts)
 
 
+def dataset_by_name(results):
+    """A registered loop's results (or a list of them) by item name: {name: result}; results without a
+    name (skipped items) left out."""
+    if isinstance(results, dict):
+        results = results.get('results', [])
+    found = {}
+    for result in results or []:
+        if isinstance(result, dict) and result.get('name'):
+            found[result['name']] = result
+    return found
+
+
+def dataset_expected_sha256(items, fetched):
+    """{name: the sha256 each node checks}: the item's own, else (unverified) what the relay host got."""
+    return dict((item['name'], item['sha256'] or (fetched.get(item['name']) or {}).get('sha256') or '')
+                for item in items)
+
+
+def _leg(result, keys):
+    return dict((key, result.get(key, 0)) for key in keys)
+
+
+def dataset_report(items, fetched, synced, needed, *, relay='', node='', check_mode=False):
+    """Per item: what moved on each leg (upstream to the relay host, relay host to the node)."""
+    expected = dataset_expected_sha256(items, fetched)
+    report = []
+    for item in items:
+        up = fetched.get(item['name']) or {}
+        down = synced.get(item['name']) or {}
+        if item['name'] not in (needed or []):
+            state = 'present'
+        elif check_mode:
+            state = 'would sync'
+        else:
+            state = 'synced' if down else 'not run'
+        upstream = _leg(up, ('bytes', 'seconds', 'mbps', 'resumed_from', 'attempts'))
+        upstream['state'] = up.get('state', 'not run')
+        node_leg = _leg(down, ('bytes', 'literal', 'matched', 'seconds', 'mbps'))
+        node_leg['state'] = state
+        report.append(dict(name=item['name'], relay=relay, node=node, dest=item['dest'],
+                           sha256=expected[item['name']], upstream=upstream, node_leg=node_leg))
+    return report
+
+
+def dataset_report_lines(report):
+    """One sentence per item: bytes, time and MB/s of each leg."""
+    lines = []
+    for entry in report:
+        up, down = entry['upstream'], entry['node_leg']
+        if up['state'] in ('downloaded', 'resumed'):
+            up_text = '%d bytes in %s s (%s MB/s)' % (up['bytes'], up['seconds'], up['mbps'])
+            if up['resumed_from']:
+                up_text += ', resumed from %d bytes' % up['resumed_from']
+            if up['attempts'] > 1:
+                up_text += ', %d attempts' % up['attempts']
+        elif up['state'].startswith('present'):
+            up_text = '0 bytes (already on %s, verified)' % entry['relay']
+        else:
+            up_text = up['state']
+        if down['state'] == 'synced':
+            down_text = '%d bytes in %s s (%s MB/s; literal %d, matched %d)' % (
+                down['bytes'], down['seconds'], down['mbps'], down['literal'], down['matched'])
+        elif down['state'] == 'present':
+            down_text = '0 bytes (already on %s, verified)' % entry['node']
+        else:
+            down_text = down['state']
+        lines.append('%s: upstream -> %s: %s | %s -> %s: %s' % (
+            entry['name'], entry['relay'], up_text, entry['relay'], entry['node'], down_text))
+    return lines
+
+
 class FilterModule(object):
-    """Dataset plan filters."""
+    """Dataset plan and report filters."""
 
     def filters(self):
         return {
             'dataset_plan': dataset_plan,
             'dataset_relay_items': dataset_relay_items,
+            'dataset_by_name': dataset_by_name,
+            'dataset_expected_sha256': dataset_expected_sha256,
+            'dataset_report': dataset_report,
+            'dataset_report_lines': dataset_report_lines,
         }

@@ -2,7 +2,7 @@
 # Copyright (c) hpcdl.gpu contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Datasets through a relay host: the logic of the modules dataset_fetch, dataset_sync,
-dataset_install and dataset_status (the role hpcdl.gpu.dataset runs them).
+dataset_install and dataset_info (the role hpcdl.gpu.dataset runs them).
 
 Standard library only; Python 2.7 (EL 7, as in the seed) and 3.6+ (the targets' Python).
 
@@ -17,8 +17,8 @@ Standard library only; Python 2.7 (EL 7, as in the seed) and 3.6+ (the targets' 
 - ``install(params, check_mode, host)``: on the node, hash the staged copy; only a match is moved
   (a file) or unpacked (an archive, into a new folder swapped in whole) to its destination, and
   recorded in a state file. A mismatch removes the staged copy and leaves the destination alone.
-- ``status(params, host)``: read-only: which items a node holds as recorded (their files there,
-  sizes and mtimes as recorded; every byte hashed again with ``rehash``).
+- ``status(params, check_mode, host)`` (dataset_info): read-only: which items a node holds as
+  recorded (their files there, sizes and mtimes as recorded; every byte hashed again with ``rehash``).
 
 ``host`` does what needs the outside world: ``run(argv)``, ``now()``, ``sleep(seconds)``,
 ``which(name)``, ``warn(text)``; ``ModuleHost`` wraps an AnsibleModule, tests pass a fake.
@@ -573,10 +573,10 @@ def install(params, check_mode, host):
     return result
 
 
-def item_status(item, rehash):
+def item_status(item, expected, rehash):
     """ok / missing / outdated / changed, and why."""
     record = read_json(item['state_file'])
-    expected = (item.get('sha256') or '').lower()
+    expected = (expected or '').lower()
     dest = item['dest']
     if not record:
         return 'missing', 'not installed on this node'
@@ -607,7 +607,10 @@ def status(params, check_mode, host):
     """Read-only: the same in check mode."""
     items = []
     for item in params['items']:
-        state, reason = item_status(item, params.get('rehash'))
+        missing = [key for key in ('name', 'dest', 'state_file') if not item.get(key)]
+        if missing:
+            raise DatasetError('an item of items has no %s: %r' % (', '.join(missing), item))
+        state, reason = item_status(item, (params.get('sha256') or {}).get(item['name']), params.get('rehash'))
         items.append(dict(name=item['name'], dest=item['dest'], state=state, reason=reason))
     return dict(changed=False, items=items, needed=[entry['name'] for entry in items if entry['state'] != 'ok'])
 

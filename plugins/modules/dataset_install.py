@@ -22,7 +22,7 @@ description:
     module runs as. A member that is a link or a device, or whose path would leave the folder,
     stops the unpacking and nothing is swapped in.
   - Writes the item's state file O(state_file) (its sha256; size and mtime of a file, or every
-    unpacked file's size and sha256), which M(hpcdl.gpu.dataset_status) reads.
+    unpacked file's size and sha256), which M(hpcdl.gpu.dataset_info) reads.
 author:
   - hpcdl.gpu maintainers (!UNKNOWN)
 attributes:

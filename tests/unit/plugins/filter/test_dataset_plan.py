@@ -1,7 +1,15 @@
 """The dataset role's filters: dataset_plan (every path, every refusal) and dataset_relay_items."""
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.hpcdl.gpu.plugins.filter.dataset import FilterModule, dataset_plan, dataset_relay_items
+from ansible_collections.hpcdl.gpu.plugins.filter.dataset import (
+    FilterModule,
+    dataset_by_name,
+    dataset_expected_sha256,
+    dataset_plan,
+    dataset_relay_items,
+    dataset_report,
+    dataset_report_lines,
+)
 
 SHA = "a100b636f28b6f5cf8226589ce16bc00e0451ead6af9c68189dc6530c2d9811c"
 OTHER = "4156270b99b66f1ba9bd784e74897717d310df7c8fa32bea9b98225a4463dd66"
@@ -21,7 +29,8 @@ def one_problem(items, **kwargs):
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"dataset_plan", "dataset_relay_items"}
+    assert set(FilterModule().filters()) == {"dataset_plan", "dataset_relay_items", "dataset_by_name",
+                                             "dataset_expected_sha256", "dataset_report", "dataset_report_lines"}
 
 
 def test_every_path_of_an_item_is_worked_out():
@@ -116,3 +125,49 @@ def test_a_relay_serves_each_name_once_and_names_a_conflict():
 def test_relay_items_wants_a_list():
     with pytest.raises(AnsibleFilterError, match="dataset_relay_items"):
         dataset_relay_items("x")
+
+
+# -- what a run moved ---------------------------------------------------------------------------------
+
+FETCHED = {"results": [
+    {"name": "random", "state": "resumed", "bytes": 134217728, "seconds": 0.49, "mbps": 276.74,
+     "resumed_from": 134217728, "attempts": 1, "sha256": SHA},
+    {"name": "samples", "state": "present", "bytes": 0, "seconds": 0.0, "mbps": 0.0, "resumed_from": 0,
+     "attempts": 0, "sha256": OTHER},
+    {"skipped": True, "item": {"name": "x"}},
+]}
+SYNCED = [{"name": "random", "bytes": 133118122, "literal": 133038976, "matched": 135396480, "seconds": 2.86,
+           "mbps": 45.26, "transferred": True}]
+
+
+def test_results_by_name_leave_skipped_items_out():
+    assert set(dataset_by_name(FETCHED)) == {"random", "samples"}
+    assert dataset_by_name(SYNCED)["random"]["literal"] == 133038976
+    assert dataset_by_name({"skipped": True}) == {} and dataset_by_name(None) == {}
+
+
+def test_the_expected_sha256_is_the_item_s_own_else_what_the_relay_got():
+    items = plan([BIG, {"name": "free", "url": "http://127.0.0.1:9/f.bin"}], allow_unverified=True)["items"]
+    fetched = {"free": {"name": "free", "sha256": OTHER}}
+    assert dataset_expected_sha256(items, fetched) == {"random": SHA, "free": OTHER}
+    assert dataset_expected_sha256(items, {}) == {"random": SHA, "free": ""}
+
+
+def test_the_report_says_what_moved_on_each_leg():
+    items = plan([BIG, ARCHIVE])["items"]
+    report = dataset_report(items, dataset_by_name(FETCHED), dataset_by_name(SYNCED), ["random"],
+                            relay="jump", node="gpu1")
+    assert report[0]["upstream"] == {"state": "resumed", "bytes": 134217728, "seconds": 0.49, "mbps": 276.74,
+                                     "resumed_from": 134217728, "attempts": 1}
+    assert report[0]["node_leg"]["state"] == "synced" and report[0]["node_leg"]["literal"] == 133038976
+    assert report[1]["node_leg"] == {"state": "present", "bytes": 0, "literal": 0, "matched": 0, "seconds": 0,
+                                     "mbps": 0}
+    assert dataset_report_lines(report) == [
+        "random: upstream -> jump: 134217728 bytes in 0.49 s (276.74 MB/s), resumed from 134217728 bytes | "
+        "jump -> gpu1: 133118122 bytes in 2.86 s (45.26 MB/s; literal 133038976, matched 135396480)",
+        "samples: upstream -> jump: 0 bytes (already on jump, verified) | jump -> gpu1: 0 bytes (already on gpu1, "
+        "verified)",
+    ]
+    checked = dataset_report(items, {}, {}, ["random", "samples"], relay="jump", node="gpu1", check_mode=True)
+    assert [e["node_leg"]["state"] for e in checked] == ["would sync", "would sync"]
+    assert dataset_report_lines(checked)[0] == "random: upstream -> jump: not run | jump -> gpu1: would sync"

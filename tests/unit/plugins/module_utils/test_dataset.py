@@ -389,8 +389,8 @@ def install_params(tmp_path, data, unpack, name="item.tar.gz"):
 
 
 def status_of(params, rehash=False):
-    return dataset.status(dict(items=[dict(name="item", dest=params["dest"], sha256=params["sha256"],
-                                           state_file=params["state_file"])], rehash=rehash), False, Host())
+    return dataset.status(dict(items=[dict(name="item", dest=params["dest"], state_file=params["state_file"])],
+                               sha256={"item": params["sha256"]}, rehash=rehash), False, Host())
 
 
 def test_a_verified_file_is_moved_into_place_and_recorded(tmp_path):

@@ -2,7 +2,7 @@
 import hashlib
 import json
 
-from ansible_collections.hpcdl.gpu.plugins.modules import dataset_fetch, dataset_install, dataset_status, dataset_sync
+from ansible_collections.hpcdl.gpu.plugins.modules import dataset_fetch, dataset_info, dataset_install, dataset_sync
 
 DATA = b"hpcdl dataset module test\n" * 1000
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -39,15 +39,20 @@ def test_install_then_status(run_main, tmp_path):
     staged.parent.mkdir()
     staged.write_bytes(DATA)
     dest, state = tmp_path / "root" / "x" / "x.bin", tmp_path / "state" / "x.json"
-    item = {"name": "x", "dest": str(dest), "sha256": SHA, "state_file": str(state)}
-    before = run_main(dataset_status, {"items": [item]})
+    item = {"name": "x", "dest": str(dest), "state_file": str(state), "unpack": False}  # other keys ignored
+    before = run_main(dataset_info, {"items": [item], "sha256": {"x": SHA}})
     assert before.result["needed"] == ["x"] and before.result["changed"] is False
     done = run_main(dataset_install, {"name": "x", "staged": str(staged), "sha256": SHA, "dest": str(dest),
                                       "state_file": str(state)})
     assert not done.failed and done.result["destination"] == str(dest) and "mode" not in done.result
     assert json.loads(state.read_text())["sha256"] == SHA
-    after = run_main(dataset_status, {"items": [item]})
+    after = run_main(dataset_info, {"items": [item], "sha256": {"x": SHA}})
     assert after.result["needed"] == [] and after.result["items"][0]["state"] == "ok"
+
+
+def test_info_fails_naming_an_item_without_its_paths(run_main):
+    done = run_main(dataset_info, {"items": [{"name": "x"}]})
+    assert done.failed and done.result["msg"].startswith("an item of items has no dest, state_file")
 
 
 def test_install_refuses_a_copy_whose_sha256_differs(run_main, tmp_path):

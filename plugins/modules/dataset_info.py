@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 ---
-module: dataset_status
+module: dataset_info
 short_description: Tell which dataset items a node holds, verified
 version_added: 1.0.0
 description:
@@ -26,30 +26,20 @@ attributes:
     description: Read-only, the same in check mode.
   diff_mode:
     support: none
-    description: Its result says what moved (or would move).
+    description: Its result says what it found.
 options:
   items:
-    description: The items.
+    description:
+      - The items, as the filter P(hpcdl.gpu.dataset_plan#filter) plans them. Each one's V(name), V(dest) (where it is
+        installed) and V(state_file) are read; other keys are ignored.
     type: list
     elements: dict
     required: true
-    suboptions:
-      name:
-        description: The item's name.
-        type: str
-        required: true
-      dest:
-        description: Where it is installed.
-        type: path
-        required: true
-      sha256:
-        description: The sha256 it must have (empty - whatever its state file says).
-        type: str
-        default: ''
-      state_file:
-        description: The item's state file.
-        type: path
-        required: true
+  sha256:
+    description:
+      - The sha256 each item must have, by name; an item not named here is judged by its state file alone.
+    type: dict
+    default: {}
   rehash:
     description: Hash every file, not only those whose size or mtime changed.
     type: bool
@@ -60,12 +50,13 @@ notes:
 
 EXAMPLES = r'''
 - name: Read which items the node holds
-  hpcdl.gpu.dataset_status:
+  hpcdl.gpu.dataset_info:
     items:
       - name: samples
         dest: /srv/datasets/samples
-        sha256: "{{ samples_sha256 }}"
         state_file: /var/lib/hpcdl/dataset/samples.json
+    sha256:
+      samples: "{{ samples_sha256 }}"
   register: held
 '''
 
@@ -89,12 +80,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.hpcdl.gpu.plugins.module_utils.dataset import run_module, status  # noqa: E402
 
 ARGUMENT_SPEC = dict(
-    items=dict(type='list', elements='dict', required=True, options=dict(
-        name=dict(type='str', required=True),
-        dest=dict(type='path', required=True),
-        sha256=dict(type='str', default=''),
-        state_file=dict(type='path', required=True),
-    )),
+    items=dict(type='list', elements='dict', required=True),
+    sha256=dict(type='dict', default={}),
     rehash=dict(type='bool', default=False),
 )
 
