@@ -43,8 +43,8 @@ def run_check_play(tmp_path, play, variables, callback="default", *, extra_env=N
 
 
 ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
-# Every role opens with the same step (tasks/set_vars.yml, tagged always), and every role with
-# values per OS checks first in its preflight that it has them: allowed before any refusal.
+# Every role opens with the same step (the internal role hpcdl.gpu.set_vars, tagged always), which
+# also stops on an OS the role has no values for: its task names, allowed before any refusal.
 FIRST_STEP = frozenset({"Gather the facts the role needs", "Load the values for this OS"})
 OS_CHECK = "Check that this OS is one the role has values for"
 
