@@ -16,12 +16,15 @@ import pytest
 import yaml
 from check_play import ARGSPEC_TASK, FIRST_STEP, role_play, run_check_play, task_names
 
-ROLES = ["cuda", "docker", "gpu_bench", "hpc_vpn", "jump_vpn", "jupyter", "nvidia_docker", "proxy_unset", "tengine",
-         "tools"]
+ROLES = ["cuda", "dataset", "docker", "gpu_bench", "hpc_vpn", "jump_vpn", "jupyter", "nvidia_docker", "proxy_unset",
+         "tengine", "tools"]
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
 SETTINGS = {
     "cuda": {"cuda_repo_mirror": f"{DEAD}/cuda", "cuda_repo_key_fingerprint": FPR},
+    "dataset": {"dataset_relay_host": "localhost", "dataset_root": "{{ playbook_dir }}/datasets",
+                "dataset_relay_dir": "{{ playbook_dir }}/relay", "dataset_state_dir": "{{ playbook_dir }}/state",
+                "dataset_items": [{"name": "x", "url": f"{DEAD}/x.bin", "sha256": "0" * 64}]},
     "docker": {"docker_repo_mirror": f"{DEAD}/docker", "docker_repo_gpg_fingerprint": FPR},
     "gpu_bench": {"gpu_bench_image": "hpcdl-test/no-such-image:0", "gpu_bench_runtime": "", "gpu_bench_gpus": "",
                   "gpu_bench_report_dir": "{{ playbook_dir }}/gpu-bench-report"},
