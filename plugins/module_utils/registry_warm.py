@@ -94,8 +94,8 @@ def run(params, check_mode, host):
             if not chosen:
                 platforms = [m.get('platform') or {} for m in document.get('manifests', [])]
                 offered = sorted(set('%s/%s' % (p.get('os'), p.get('architecture')) for p in platforms))
-                raise WarmError('%s:%s has no image for %s (it has %s).' % (repository, reference, params['platform'],
-                                                                          ', '.join(offered) or 'none'))
+                raise WarmError('%s:%s has no image for %s (it has %s).'
+                                % (repository, reference, params['platform'], ', '.join(offered) or 'none'))
             manifest_digest, media, document = _manifest(host, base, repository, chosen[0]['digest'])
         result['manifest'] = manifest_digest
         blobs = [document.get('config') or {}] + list(document.get('layers') or [])
