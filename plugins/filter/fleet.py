@@ -53,15 +53,17 @@ def notebook_route(name, host_vars):
     address = to_text(_get(published, 'address', '') or '')
     if not address:
         address = to_text(_get(host_vars, 'jupyter_bind_address', '') or '')
+    if _is_loopback(address):
+        # Published on the node's own loopback (for SSH tunnels): nothing else can reach it.
+        return None
     if not address or address == '0.0.0.0':
         address = to_text(_get(host_vars, 'ansible_host', '') or name)
-    if _is_loopback(address):
-        return None
     port = _get(published, 'port') or _get(host_vars, 'jupyter_host_port') or DEFAULT_PORT
     try:
         port = int(port)
     except (TypeError, ValueError):
-        raise AnsibleFilterError('notebook_routes: %s has jupyter_host_port %r, not a port number.' % (name, port))
+        raise AnsibleFilterError('notebook_routes: %s has jupyter_host_port %r, not a port number.'
+                                 % (name, port)) from None
     path = _base_url(_get(published, 'base_url') or _get(host_vars, 'jupyter_base_url'), name)
     return {'name': name, 'path': path, 'host': address, 'port': port}
 

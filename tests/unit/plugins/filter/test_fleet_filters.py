@@ -35,6 +35,15 @@ def test_every_address_publishes_at_ansible_host_and_loopback_gets_no_route():
         {"name": "gpu1", "path": "/gpu1/", "host": "10.0.0.21", "port": 80}]
 
 
+def test_a_node_reached_at_a_loopback_address_is_routed_there():
+    """Published on every address (or by default) and reached by the controller at 127.0.0.1 (a node on
+    this machine): the route goes there; only a notebook published on loopback itself gets none."""
+    hostvars = {"gpu1": {"ansible_host": "127.0.0.1"},
+                "gpu2": {"ansible_host": "10.0.0.22", "jupyter_bind_address": "127.0.0.1"}}
+    assert notebook_routes(["gpu1", "gpu2"], hostvars) == [
+        {"name": "gpu1", "path": "/gpu1/", "host": "127.0.0.1", "port": 80}]
+
+
 def test_the_order_of_the_group_is_kept():
     hostvars = {name: {"ansible_host": f"10.0.0.{i}"} for i, name in enumerate(["gpu3", "gpu1", "gpu2"], 1)}
     assert [r["name"] for r in notebook_routes(["gpu3", "gpu1", "gpu2"], hostvars)] == ["gpu3", "gpu1", "gpu2"]
