@@ -370,7 +370,9 @@ FAILING_PLAY = f"""\
   tasks:
     - name: Show the failure of the other host
       ansible.builtin.debug:
-        msg: "recorded: {{{{ hostvars['one']['hpcdl_failed']['task'] }}}} / rc={{{{ 'non-zero' in hostvars['one']['hpcdl_failed']['msg'] }}}}"
+        msg: >-
+          recorded: {{{{ hostvars['one']['hpcdl_failed']['task'] }}}} /
+          rc={{{{ 'non-zero' in hostvars['one']['hpcdl_failed']['msg'] }}}}
 """
 
 
@@ -381,7 +383,8 @@ def test_playbook_run_names_the_failed_host_and_records_it(tmp_path):
                ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes", ANSIBLE_STDOUT_CALLBACK="default",
                ANSIBLE_DEPRECATION_WARNINGS="false")
     proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "hosts", "play.yml", "-e", f"ansible_python_interpreter={sys.executable}"],
+        [str(BIN / "ansible-playbook"), "-i", "hosts", "play.yml",
+         "-e", f"ansible_python_interpreter={sys.executable}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "recorded: Break on one host / rc=True" in proc.stdout, proc.stdout
