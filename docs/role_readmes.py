@@ -63,10 +63,11 @@ def tags(role_dir):
     order = ["preflight", "install", "configure", "verify"]
     found.sort(key=lambda t: order.index(t) if t in order else len(order))
     if not found:
-        return ("Tags: none of its own; its tasks run under the tags of the role that imports it, and its first "
-                "step (`tasks/set_vars.yml`) with every tag.")
+        first = "." if role_dir.name == "set_vars" else ", and its first step (`hpcdl.gpu.set_vars`) with every tag."
+        return "Tags: none of its own; its tasks run under the tags of the role that imports it" + first
     return (f"Tags: `{role_dir.name}`, and " + ", ".join(f"`{t}`" for t in found)
-            + " for one stage; the first step (`tasks/set_vars.yml`: facts, values for the OS) runs with every tag.")
+            + " for one stage; the first step (`hpcdl.gpu.set_vars`: the facts it reads, its values for the OS) runs"
+            " with every tag.")
 
 
 def variables(role_dir):
@@ -102,7 +103,11 @@ def _roles_of(path, seen):
     found.update(re.findall(r"hpcdl\.gpu\.([a-z_]+)", text))
     for ref in re.findall(r"import_playbook:\s*(\S+)", text):
         found |= _roles_of(path.parent / ref.strip("\"'"), seen)
-    return {role for role in found if (ROOT / "roles" / role / "tasks").is_dir()}
+    roles = {role for role in found if (ROOT / "roles" / role / "tasks").is_dir()}
+    for role in list(roles):  # and the roles those roles import (iptables_rules, set_vars)
+        for tasks in (ROOT / "roles" / role / "tasks").glob("*.yml"):
+            roles |= _roles_of(tasks, seen)
+    return roles
 
 
 def tested(role):

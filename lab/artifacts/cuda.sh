@@ -8,6 +8,7 @@
 #
 #   cuda.sh OUTDIR  ->  OUTDIR/repos/debian12/x86_64/
 #                         cuda-toolkit-12-2_12.2.140-1_amd64.deb, cuda-toolkit-12-4_12.4.131-1_amd64.deb
+#                         nvidia-fabricmanager-580_580.82.07-1_amd64.deb, nvidia-fabricmanager-580_580.95.05-1_amd64.deb
 #                         Packages(.gz), Release, InRelease, Release.gpg (signed by the test key)
 #                         hpcdl-lab-cuda.pub (the test key, armored), hpcdl-lab-cuda.fpr (its fingerprint)
 #                       OUTDIR/tampered/repos/debian12/x86_64/
@@ -16,7 +17,10 @@
 #                         the genuine signatures, which no longer match (BADSIG), so apt must refuse it.
 # Each toolkit package installs /usr/local/cuda-X.Y/version.json (date-stamped top level, as NVIDIA's
 # since 12.x, with cuda_cudart and cuda_nvcc) and /usr/local/cuda-X.Y/bin/nvcc, a shell script that
-# prints the real `nvcc --version` of that release. No NVIDIA software is in here.
+# prints the real `nvcc --version` of that release. Each nvidia-fabricmanager-580 installs a stand-in
+# nv-fabricmanager (it prints "Fabric Manager version is : <version>", and runs only while
+# /proc/driver/nvidia/version names exactly its version, as NVIDIA's refuses a driver of another
+# version) and an nvidia-fabricmanager.service. No NVIDIA software is in here.
 set -euo pipefail
 out=${1:?usage: cuda.sh OUTDIR}
 src=$(cd "$(dirname "$0")/cuda" && pwd)
@@ -66,6 +70,31 @@ CONTROL
   dpkg-deb --root-owner-group -Zxz --build "$root" "$dest/${pkg}_$ver.$build-1_amd64.deb" >/dev/null
 }
 
+# build_fabricmanager DESTDIR VERSION: nvidia-fabricmanager-<branch> at VERSION, as NVIDIA's
+# packages are named and versioned (the branch in the name, the driver's version as its version).
+build_fabricmanager() {
+  local dest=$1 version=$2 branch=${2%%.*}
+  local pkg="nvidia-fabricmanager-$branch" root="$work/fm-$version"
+  rm -rf "$root"
+  install -d "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system"
+  sed -e "s/@VERSION@/$version/g" "$src/nv-fabricmanager.in" > "$root/usr/bin/nv-fabricmanager"
+  chmod 0755 "$root/usr/bin/nv-fabricmanager"
+  install -m 0644 "$src/nvidia-fabricmanager.service" "$root/lib/systemd/system/nvidia-fabricmanager.service"
+  cat > "$root/DEBIAN/control" <<CONTROL
+Package: $pkg
+Version: $version-1
+Architecture: amd64
+Maintainer: hpcdl lab <cuda-repo@lab.invalid>
+Section: utils
+Priority: optional
+Description: NVIDIA Fabric Manager $version (hpcdl lab stand-in)
+ A TEST package for the hpcdl.gpu lab: nv-fabricmanager prints its version and runs only
+ when the loaded driver has exactly that version, as NVIDIA's does. No NVIDIA software.
+CONTROL
+  find "$root" -exec touch -h -d 20250923 {} +
+  dpkg-deb --root-owner-group -Zxz --build "$root" "$dest/${pkg}_${version}-1_amd64.deb" >/dev/null
+}
+
 index_and_sign() {
   local repo=$1
   (cd "$repo" &&
@@ -83,6 +112,9 @@ good="$out/repos/debian12/x86_64"
 install -d "$good"
 build_toolkit "$good" 12 2 140 20230823 Tue_Aug_15_22:02:13_PDT_2023 33191640_0
 build_toolkit "$good" 12 4 131 20240328 Thu_Mar_28_02:18:24_PDT_2024 34097967_0
+# Fabric Manager of two releases of one driver branch (the cuda scenario's driver update).
+build_fabricmanager "$good" 580.82.07
+build_fabricmanager "$good" 580.95.05
 index_and_sign "$good"
 gpg --batch --armor --export "$fpr" > "$good/hpcdl-lab-cuda.pub"
 echo "$fpr" > "$good/hpcdl-lab-cuda.fpr"

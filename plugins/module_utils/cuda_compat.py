@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.hpcdl.gpu.plugins.module_utils import cuda_gpus as gpus_table
 from ansible_collections.hpcdl.gpu.plugins.module_utils import cuda_probe as probe
 from ansible_collections.hpcdl.gpu.plugins.module_utils.cuda_table import (
     CudaVersionError,
@@ -29,6 +30,8 @@ ARGUMENT_SPEC = dict(
     fail_on_incompatible=dict(type='bool', default=True),
     toolkit_path=dict(type='path', default='/usr/local/cuda'),
     container_engine=dict(type='str', default='auto', choices=['auto', 'docker', 'podman']),
+    kernel_module=dict(type='str', choices=['open', 'proprietary']),
+    gpu_device_ids=dict(type='list', elements='str'),
 )
 
 RELOAD_COMMANDS = 'rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia; modprobe nvidia'
@@ -147,6 +150,7 @@ def gather_host_facts(module, nvml_loader=None, cuda_loader=None):
     if driver and library_version and _versions_differ(driver, library_version):
         mismatch = True
     facts['library_mismatch'] = bool(mismatch)
+    facts['nvml_devices'] = nvml.get('devices') or []
 
     if proc or driver or mismatch or nvml['init'] == probe.NVML_SUCCESS:
         facts['driver_loaded'] = True
@@ -166,6 +170,99 @@ def gather_host_facts(module, nvml_loader=None, cuda_loader=None):
                 facts['sources']['cuda_driver_version'] = source
                 break
     return facts
+
+
+def _device_ids(values):
+    """``['0x17fd', '2335']`` -> [0x17fd, 0x2335]; raise ValueError on one that is no id."""
+    ids = []
+    for value in values or []:
+        number = probe.parse_hex(str(value))
+        if number is None or number > 0xffff:
+            raise ValueError(
+                'gpu_device_ids: %r is not a PCI device id: give the 4 hex digits lspci -nn '
+                'shows after 10de: (0x17fd for a Tesla M40, 0x2335 for an H200).' % (value,))
+        ids.append(number)
+    return ids
+
+
+def _gpu_entry(address, device_id, source):
+    entry = {'pci_address': address, 'device_id': device_id, 'source': source,
+             'name': gpus_table.PRODUCT_NAMES.get(device_id), 'chip': None,
+             'architecture': None, 'compute_capability': None}
+    found = gpus_table.chip_for_device(device_id)
+    if found:
+        entry.update(found)
+    return entry
+
+
+def gather_gpu_facts(module, nvml_devices=(), device_ids=None, with_fabric_manager=True):
+    """The NVIDIA GPUs and NVSwitches of this host (or the planned ``device_ids``), and Fabric
+    Manager's state where NVSwitches are present."""
+    facts = {'gpus': [], 'nvswitch': {'present': False, 'count': 0, 'pci_addresses': [],
+                                      'proc_devices': None},
+             'fabric_manager': None}
+    if device_ids is not None:
+        facts['gpus'] = [_gpu_entry(None, number, 'gpu_device_ids') for number in device_ids]
+        return facts
+
+    devices, problems = probe.read_pci_devices()
+    for problem in problems:
+        module.warn(problem)
+    by_bus = dict((d['bus_id'], d) for d in nvml_devices if d.get('bus_id'))
+    for device in devices:
+        if device['class'] >> 16 == gpus_table.DISPLAY_CLASS:
+            entry = _gpu_entry(device['address'], device['device_id'],
+                               probe.SYSFS_PCI_DEVICES)
+            nvml = by_bus.pop(probe.normalise_bus_id(device['address']), None)
+            if nvml:
+                entry['source'] = '%s and NVML' % probe.SYSFS_PCI_DEVICES
+                entry['name'] = nvml.get('name') or entry['name']
+                entry['compute_capability'] = (nvml.get('compute_capability')
+                                               or entry['compute_capability'])
+            facts['gpus'].append(entry)
+        elif device['class'] == gpus_table.NVSWITCH_CLASS:
+            facts['nvswitch']['pci_addresses'].append(device['address'])
+    # GPUs NVML sees that sysfs does not show (a sandbox without /sys/bus/pci).
+    for nvml in sorted(by_bus.values(), key=lambda d: d['index']):
+        if nvml.get('device_id') is not None:
+            entry = _gpu_entry(nvml['bus_id'], nvml['device_id'], 'NVML')
+            entry['name'] = nvml.get('name') or entry['name']
+            entry['compute_capability'] = nvml.get('compute_capability') or entry['compute_capability']
+            facts['gpus'].append(entry)
+
+    switch = facts['nvswitch']
+    switch['proc_devices'] = probe.read_nvswitch_proc()
+    switch['count'] = max(len(switch['pci_addresses']), len(switch['proc_devices'] or []))
+    switch['present'] = switch['count'] > 0
+    if switch['present'] and with_fabric_manager:
+        facts['fabric_manager'] = gather_fabric_manager(module)
+    return facts
+
+
+def gather_fabric_manager(module):
+    """Is nv-fabricmanager running (a process of that name in /proc), and which version is it."""
+    state = {'running': bool(probe.find_process(probe.FABRIC_MANAGER_PROCESS)), 'version': None,
+             'installed': False}
+    path = module.get_bin_path(probe.FABRIC_MANAGER_PROCESS, opt_dirs=['/usr/bin', '/usr/sbin'])
+    if path:
+        state['installed'] = True
+        rc, output = _run(module, [path, '--version'])
+        state['version'] = probe.parse_fabric_manager_version(output)
+        if not state['version']:
+            module.warn('%s --version named no version (rc=%s): %s'
+                        % (path, rc, output.strip()[:200]))
+    return state
+
+
+def gather_installed_module(module):
+    """The NVIDIA kernel module on disk (modinfo nvidia): its version and flavour."""
+    modinfo = module.get_bin_path('modinfo', opt_dirs=['/sbin', '/usr/sbin'])
+    if not modinfo:
+        return {'version': None, 'flavour': None}
+    rc, output = _run(module, [modinfo, 'nvidia'])
+    if rc != 0:
+        return {'version': None, 'flavour': None}
+    return probe.parse_modinfo(output)
 
 
 def gather_toolkit(module, toolkit_path):
@@ -330,6 +427,8 @@ def judge(facts, requirement=None, planning=False, toolkit=None):
         return result
 
     if result['driver_loaded'] is False:
+        # The kernel module on disk (modinfo) says a driver is installed when no library does.
+        library = library or (facts.get('installed_module') or {}).get('version')
         if library:
             sentence = (
                 'The NVIDIA kernel module is not loaded on this host (the userspace driver %s is '
@@ -437,6 +536,154 @@ def _toolkit_message(result, driver, subject):
             % (version, where, release.short, release.min_driver, subject))
 
 
+def _public_gpu(gpu):
+    entry = dict(gpu)
+    entry['device_id'] = '0x%04x' % gpu['device_id']
+    return entry
+
+
+def _gpu_summary(gpus, switch):
+    parts = []
+    for gpu in gpus_table.group(gpus):
+        parts.append(gpus_table.count_prefix(gpus, gpu) + gpus_table.describe(gpu))
+    unknown = sorted(set('0x%04x' % g['device_id'] for g in gpus if not g.get('architecture')))
+    if unknown:
+        parts.append('PCI device id%s %s, not in this module\'s GPU table'
+                     % ('s' if len(unknown) > 1 else '', ', '.join(unknown)))
+    sentence = 'NVIDIA GPUs: %s.' % '; '.join(parts) if parts else 'No NVIDIA GPU found.'
+    if switch['present']:
+        sentence += ' NVSwitch: %d device%s.' % (switch['count'], 's' if switch['count'] > 1 else '')
+    return sentence
+
+
+def _judged_driver(facts, planning):
+    """(version, flavour) of the driver that runs, or will run once loaded, on the GPUs."""
+    if planning:
+        return facts.get('driver_version'), facts.get('planned_kernel_module')
+    installed = facts.get('installed_module') or {}
+    if facts.get('library_mismatch') or facts.get('driver_loaded') is False:
+        version = facts.get('library_version') or installed.get('version')
+        return version, installed.get('flavour')
+    return facts.get('driver_version'), facts.get('kernel_module') or installed.get('flavour')
+
+
+def _fabric_manager_verdict(switch, state, driver, gpus, planning):
+    """(sentence, fix, ready) for Fabric Manager on an NVSwitch host; (sentence, '', None) when
+    nothing can be required of it (planning, no driver loaded)."""
+    devices = '%d NVSwitch device%s' % (switch['count'], 's' if switch['count'] > 1 else '')
+    branch = gpus_table.branch_of(driver) if driver else None
+    package = ('nvidia-fabricmanager-%d of exactly version %s (the driver\'s, not a newer one '
+               'of the same branch)' % (branch, driver)) if driver else 'nvidia-fabricmanager'
+    nvlsm = (' Blackwell HGX systems also need NVIDIA\'s NVLink Subnet Manager (NVLSM) for '
+             'Fabric Manager to start.'
+             if any(g.get('architecture') == 'blackwell' for g in gpus) else '')
+    if planning or state is None:
+        return ('NVSwitch present (%s): CUDA needs nvidia-fabricmanager of exactly the driver\'s '
+                'version running%s.' % (devices, ' (%s)' % driver if driver else ''), '', None)
+    why = ('CUDA fails with error 802 (cudaErrorSystemNotReady, "system not yet initialized") '
+           'although nvidia-smi lists every GPU, until Fabric Manager of exactly the driver\'s '
+           'version runs')
+    if not state['running']:
+        if not state['installed']:
+            installed = ' (nv-fabricmanager is not installed)'
+        elif state['version'] and driver and state['version'] != driver:
+            installed = ' (nv-fabricmanager %s is installed, not the driver\'s %s)' % (
+                state['version'], driver)
+        elif state['version']:
+            installed = ' (nv-fabricmanager %s is installed)' % state['version']
+        else:
+            installed = ''
+        return ('NVSwitch present (%s), Fabric Manager not running%s: %s.' % (devices, installed, why),
+                'Install %s and run "systemctl enable --now nvidia-fabricmanager".%s'
+                % (package, nvlsm), False)
+    if driver and state['version'] and state['version'] != driver:
+        return ('NVSwitch present (%s), Fabric Manager version differs: nv-fabricmanager is %s and '
+                'the driver %s; it must be exactly the driver\'s version (it stops with "driver '
+                'interface version ... don\'t match"), and %s.'
+                % (devices, state['version'], driver, why),
+                'Install %s and run "systemctl restart nvidia-fabricmanager".%s' % (package, nvlsm),
+                False)
+    if not state['version']:
+        return ('NVSwitch present (%s), Fabric Manager running; its version could not be read, so '
+                'it is not known to be the driver\'s.' % devices, '', None)
+    return ('NVSwitch present (%s), Fabric Manager %s running, the driver\'s version.'
+            % (devices, state['version']), '', True)
+
+
+def judge_gpus(result, facts, gpu_facts, planning=False):
+    """Add to ``result`` (what judge() returned) the verdicts on the GPU generation, the kernel
+    module flavour, CUDA's support of the GPUs and Fabric Manager; pure."""
+    gpus = gpu_facts['gpus']
+    switch = gpu_facts['nvswitch']
+    driver, flavour = _judged_driver(facts, planning)
+    recommended, reason = gpus_table.recommended_flavour(gpus)
+    known = gpus_table.group(gpus)
+    result.update({
+        'gpus': [_public_gpu(g) for g in gpus],
+        'gpu_architectures': [a for a in gpus_table.ARCHITECTURE_ORDER
+                              if a in set(g['architecture'] for g in known)],
+        'kernel_module_recommended': recommended,
+        'kernel_module_reason': reason[0].upper() + reason[1:] + '.',
+        'kernel_modules_supported': gpus_table.supported_flavours(gpus),
+        'driver_branch_first': gpus_table.branch_limits(gpus)[0],
+        'driver_branch_last': gpus_table.branch_limits(gpus)[1],
+        'gpu_compatible': None,
+        'gpu_driver_problems': [],
+        'gpu_cuda_problems': [],
+        'nvswitch': {'present': switch['present'], 'count': switch['count'],
+                     'pci_addresses': list(switch['pci_addresses']),
+                     'proc_devices': switch['proc_devices']},
+        'fabric_manager': None,
+    })
+    problems = []
+    try:
+        problems.extend(gpus_table.driver_problems(gpus, driver, flavour, planning))
+    except CudaVersionError:  # a driver version that is no version was refused already
+        driver = None
+    if known and driver:
+        result['gpu_compatible'] = not problems
+    result['gpu_driver_problems'] = [sentence for sentence, _fix in problems]
+    if result.get('required_cuda'):
+        cuda = gpus_table.cuda_problems(gpus, result['required_cuda'])
+        result['gpu_cuda_problems'] = [sentence for sentence, _fix in cuda]
+        problems.extend(cuda)
+    notes = gpus_table.flavour_notes(gpus, flavour)
+
+    fm_sentence = fm_fix = None
+    if switch['present']:
+        state = gpu_facts.get('fabric_manager')
+        loaded = facts.get('driver_loaded') and not facts.get('library_mismatch')
+        fm_driver = driver if planning else (facts.get('driver_version') if loaded else None)
+        fm_sentence, fm_fix, ready = _fabric_manager_verdict(
+            switch, state if loaded else None, fm_driver, gpus, planning)
+        result['fabric_manager'] = {
+            'running': state['running'] if state else None,
+            'version': state['version'] if state else None,
+            'required_version': fm_driver,
+            'ready': ready,
+        }
+        if ready is not False:
+            notes.append(fm_sentence)
+            fm_sentence = None
+
+    # The verdicts first: what keeps the GPUs from running (a driver that cannot drive them, a
+    # CUDA with no code for them, Fabric Manager missing), then the table's sentences.
+    messages = [sentence for sentence, _fix in problems] + ([fm_sentence] if fm_sentence else [])
+    messages.extend(result['messages'])
+    messages.extend(notes)
+    if gpus or switch['present']:
+        messages.append(_gpu_summary(gpus, switch))
+    result['messages'] = messages
+    fixes = [fix for _sentence, fix in problems] + [fm_fix or '', result['remediation']]
+    result['remediation'] = ' '.join(fix for fix in fixes if fix)
+    result['failure'] = ((problems[0][0] if problems else None) or fm_sentence
+                         or result['failure'])
+    if (problems or fm_sentence) and result.get('required_cuda'):
+        result['compatible'] = False
+        result['minor_version_compatible'] = False
+    return result
+
+
 # --------------------------------------------------------------------------------------------
 # Module entry point
 
@@ -469,15 +716,31 @@ def run_module(module, nvml_loader=None, cuda_loader=None):
     except (RequirementError, CudaVersionError) as exc:
         module.fail_json(msg=str(exc))
 
+    try:
+        device_ids = (_device_ids(params['gpu_device_ids'])
+                      if params.get('gpu_device_ids') is not None else None)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     if planning:
         facts = {'driver_version': params['driver_version'].strip(), 'driver_loaded': None,
                  'library_version': None, 'library_mismatch': False,
-                 'cuda_driver_version': None}
+                 'cuda_driver_version': None,
+                 'planned_kernel_module': params.get('kernel_module')}
+        gpu_facts = gather_gpu_facts(module, device_ids=device_ids, with_fabric_manager=False)
     else:
         facts = gather_host_facts(module, nvml_loader, cuda_loader)
+        gpu_facts = gather_gpu_facts(module, facts.pop('nvml_devices', []), device_ids=device_ids)
+        if params.get('kernel_module'):
+            module.warn('kernel_module is judged only with driver_version (a planned driver); '
+                        'the host\'s own module flavour is judged here.')
+        if (gpus_table.group(gpu_facts['gpus'])
+                and (facts['driver_loaded'] is False or facts['library_mismatch'])):
+            facts['installed_module'] = gather_installed_module(module)
+    facts.pop('nvml_devices', None)
     toolkit = gather_toolkit(module, params.get('toolkit_path'))
 
     result = judge(facts, requirement, planning=planning, toolkit=toolkit)
+    judge_gpus(result, facts, gpu_facts, planning=planning)
     failure = result.pop('failure')
     if planning:
         result['driver_loaded'] = None

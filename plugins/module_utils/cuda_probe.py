@@ -20,6 +20,11 @@ import os
 import re
 
 PROC_VERSION_PATH = '/proc/driver/nvidia/version'
+# What the GPU and NVSwitch probes read (tests point these at recorded trees).
+SYSFS_PCI_DEVICES = '/sys/bus/pci/devices'
+PROC_NVSWITCH_DEVICES = '/proc/driver/nvidia-nvswitch/devices'
+PROC_ROOT = '/proc'
+FABRIC_MANAGER_PROCESS = 'nv-fabricmanager'
 NVML_LIBRARY = 'libnvidia-ml.so.1'
 CUDA_LIBRARY = 'libcuda.so.1'
 # Where distributions and NVIDIA's installer put the driver's libraries.
@@ -92,6 +97,9 @@ _LIB_FILE_RE = re.compile(r'\.so\.(\d+\.\d+(?:\.\d+)?)$')
 _NVML_VERSION_RE = re.compile(r'^(?:\d{1,2}\.)?(\d{3,}\.\d+(?:\.\d+)?)$')
 _LDCONFIG_RE = re.compile(r'^\s*(\S+)\s+\(([^)]*)\)\s+=>\s+(\S+)\s*$')
 _REQUIRE_RE = re.compile(r'^([a-z]+)\s*(>=|<=|==|!=|=|>|<)\s*(\S+)$')
+_HEX_RE = re.compile(r'^\s*(0x)?([0-9a-fA-F]+)\s*$')
+_FM_VERSION_RE = re.compile(r'(\d{3}\.\d+(?:\.\d+)?)')
+_MODINFO_LICENSES = {'Dual MIT/GPL': 'open', 'NVIDIA': 'proprietary'}
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,8 +292,115 @@ def requirement_from_image(inspect_output):
     return None
 
 
+def parse_hex(text):
+    """``0x10de\\n`` (a sysfs attribute) -> 4318; None when it is not hexadecimal."""
+    match = _HEX_RE.match(text or '')
+    return int(match.group(2), 16) if match else None
+
+
+def parse_fabric_manager_version(text):
+    """The version ``nv-fabricmanager --version`` prints (``Fabric Manager version is :
+    535.104.05``); None if it names none."""
+    match = _FM_VERSION_RE.search(text or '')
+    return match.group(1) if match else None
+
+
+def parse_modinfo(text):
+    """``modinfo nvidia`` of the module on disk: {'version', 'flavour'}.
+
+    The flavour comes from its license line: ``Dual MIT/GPL`` is NVIDIA's open kernel module,
+    ``NVIDIA`` the proprietary one (the MODULE_LICENSE of each); None for anything else.
+    """
+    fields = {}
+    for line in (text or '').splitlines():
+        key, sep, value = line.partition(':')
+        if sep and key.strip() in ('license', 'version') and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    version = fields.get('version')
+    if version and not re.match(r'^\d+\.\d+(\.\d+)?$', version):
+        version = None
+    return {'version': version, 'flavour': _MODINFO_LICENSES.get(fields.get('license'))}
+
+
+def normalise_bus_id(bus_id):
+    """NVML's ``00000000:17:00.0`` and sysfs's ``0000:17:00.0`` -> ``0000:17:00.0``."""
+    bus_id = (bus_id or '').strip().lower()
+    domain, sep, rest = bus_id.partition(':')
+    if not sep:
+        return bus_id
+    return '%04x:%s' % (int(domain, 16), rest) if re.match(r'^[0-9a-f]+$', domain) else bus_id
+
+
 # --------------------------------------------------------------------------------------------
 # Probes (host access)
+
+
+def read_pci_devices(root=None):
+    """NVIDIA's PCI functions under /sys/bus/pci/devices (no driver needed).
+
+    Returns (devices, problems): each device {'address', 'device_id', 'class'} for vendor 0x10de.
+    """
+    root = root or SYSFS_PCI_DEVICES
+    devices, problems = [], []
+    try:
+        names = sorted(os.listdir(root))
+    except (IOError, OSError) as exc:
+        if getattr(exc, 'errno', None) == 2:
+            return devices, problems
+        return devices, ['cannot list %s: %s' % (root, exc)]
+    for name in names:
+        values = {}
+        for attribute in ('vendor', 'device', 'class'):
+            text, problem = read_text(os.path.join(root, name, attribute))
+            if problem:
+                problems.append(problem)
+            values[attribute] = parse_hex(text)
+        if values['vendor'] != 0x10de or values['device'] is None or values['class'] is None:
+            continue
+        devices.append({'address': name, 'device_id': values['device'],
+                        'class': values['class']})
+    return devices, problems
+
+
+def read_nvswitch_proc(path=None):
+    """The NVSwitch entries the loaded driver lists (/proc/driver/nvidia-nvswitch/devices/*);
+    None when the folder is absent (no nvswitch driver loaded)."""
+    path = path or PROC_NVSWITCH_DEVICES
+    try:
+        return sorted(os.listdir(path))
+    except (IOError, OSError):
+        return None
+
+
+_COMM_LENGTH = 15  # TASK_COMM_LEN - 1: the kernel keeps 15 characters of a process name in comm
+
+
+def find_process(name, proc_root=None):
+    """The pids of the processes named ``name`` (sorted).
+
+    /proc/<pid>/comm holds at most 15 characters (``nv-fabricmanage`` for nv-fabricmanager), so
+    a longer name is also looked for in /proc/<pid>/cmdline (the program, or the script a shell
+    runs), where it is whole.
+    """
+    proc_root = proc_root or PROC_ROOT
+    found = []
+    try:
+        entries = os.listdir(proc_root)
+    except (IOError, OSError):
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        text, _problem = read_text(os.path.join(proc_root, entry, 'comm'))
+        if text is None or text.strip() != name[:_COMM_LENGTH]:
+            continue
+        if len(name) > _COMM_LENGTH:
+            cmdline, _problem = read_text(os.path.join(proc_root, entry, 'cmdline'))
+            words = [os.path.basename(word) for word in (cmdline or '').split('\0')[:2]]
+            if cmdline is not None and name not in words:
+                continue
+        found.append(int(entry))
+    return sorted(found)
 
 
 def _default_loader(name):
@@ -328,17 +443,79 @@ def _loaded_path(fragment):
     return None
 
 
+class _PciInfo(ctypes.Structure):
+    """nvmlPciInfo_t (nvml.h; nvmlDeviceGetPciInfo_v3)."""
+    _fields_ = [
+        ('busIdLegacy', ctypes.c_char * 16),
+        ('domain', ctypes.c_uint),
+        ('bus', ctypes.c_uint),
+        ('device', ctypes.c_uint),
+        ('pciDeviceId', ctypes.c_uint),
+        ('pciSubSystemId', ctypes.c_uint),
+        ('busId', ctypes.c_char * 32),
+    ]
+
+
+_NAME_BUFFER_SIZE = 96  # NVML_DEVICE_NAME_V2_BUFFER_SIZE
+
+
+def _text(value):
+    return value.decode('ascii', 'replace') if isinstance(value, bytes) else value
+
+
+def _nvml_devices(library, problems):
+    """Each GPU NVML sees: {'index', 'bus_id', 'device_id', 'name', 'compute_capability'}
+    (after nvmlInit)."""
+    get_count = _symbol(library, 'nvmlDeviceGetCount_v2', 'nvmlDeviceGetCount')
+    get_handle = _symbol(library, 'nvmlDeviceGetHandleByIndex_v2', 'nvmlDeviceGetHandleByIndex')
+    if get_count is None or get_handle is None:
+        return []
+    count = ctypes.c_uint(0)
+    code = get_count(ctypes.byref(count))
+    if code != NVML_SUCCESS:
+        problems.append('nvmlDeviceGetCount returned %s' % _nvml_name(code))
+        return []
+    get_name = _symbol(library, 'nvmlDeviceGetName')
+    get_capability = _symbol(library, 'nvmlDeviceGetCudaComputeCapability')
+    get_pci = _symbol(library, 'nvmlDeviceGetPciInfo_v3', 'nvmlDeviceGetPciInfo_v2')
+    devices = []
+    for index in range(count.value):
+        handle = ctypes.c_void_p()
+        code = get_handle(ctypes.c_uint(index), ctypes.byref(handle))
+        if code != NVML_SUCCESS:
+            problems.append('nvmlDeviceGetHandleByIndex(%d) returned %s' % (index, _nvml_name(code)))
+            continue
+        device = {'index': index, 'bus_id': None, 'device_id': None, 'name': None,
+                  'compute_capability': None}
+        if get_pci is not None:
+            info = _PciInfo()
+            if get_pci(handle, ctypes.byref(info)) == NVML_SUCCESS:
+                device['bus_id'] = normalise_bus_id(_text(info.busId))
+                device['device_id'] = info.pciDeviceId >> 16  # (device << 16) | vendor
+        if get_name is not None:
+            buf = ctypes.create_string_buffer(_NAME_BUFFER_SIZE)
+            if get_name(handle, buf, ctypes.c_uint(_NAME_BUFFER_SIZE)) == NVML_SUCCESS:
+                device['name'] = _text(buf.value)
+        if get_capability is not None:
+            major, minor = ctypes.c_int(0), ctypes.c_int(0)
+            if get_capability(handle, ctypes.byref(major), ctypes.byref(minor)) == NVML_SUCCESS:
+                device['compute_capability'] = '%d.%d' % (major.value, minor.value)
+        devices.append(device)
+    return devices
+
+
 def probe_nvml(loader=None):
     """Ask libnvidia-ml (NVML) through ctypes.
 
     Returns {'loaded', 'path', 'init', 'init_name', 'driver_version', 'library_version',
-    'cuda_version', 'problems'}; ``init`` is the nvmlReturn_t of nvmlInit_v2 (None when the
+    'cuda_version', 'devices', 'problems'} (``devices``: the PCI bus id, name and compute
+    capability of each GPU, once NVML starts); ``init`` is the nvmlReturn_t of nvmlInit_v2 (None when the
     library could not be loaded).
     """
     loader = loader or _default_loader
     result = {'loaded': False, 'path': None, 'init': None, 'init_name': None,
               'driver_version': None, 'library_version': None, 'cuda_version': None,
-              'problems': []}
+              'devices': [], 'problems': []}
     try:
         library = loader(NVML_LIBRARY)
     except OSError as exc:
@@ -387,6 +564,7 @@ def probe_nvml(loader=None):
             else:
                 result['problems'].append(
                     'nvmlSystemGetCudaDriverVersion returned %s' % _nvml_name(code))
+        result['devices'] = _nvml_devices(library, result['problems'])
     finally:
         shutdown = _symbol(library, 'nvmlShutdown')
         if shutdown is not None:

@@ -264,7 +264,7 @@ def fingerprint(body):
         prefix = b'\x9a' if version == 5 else b'\x9b'
         return hashlib.sha256(prefix + struct.pack('>I', len(body)) + body).hexdigest().upper()
     if version in (2, 3):
-        raise KeyFormatError('a version %d key, which is obsolete (MD5 fingerprint) and not accepted' % version)
+        raise KeyFormatError('a version %s key, which is obsolete (MD5 fingerprint) and not accepted' % version)
     raise KeyFormatError('a key packet of unknown version %r' % version)
 
 

@@ -28,8 +28,25 @@ description:
   - "Detects a driver/library version mismatch (the loaded kernel module differs from the
     userspace library, C(Failed to initialize NVML: Driver/library version mismatch)) and a
     driver that is not loaded, and says how to fix each in RV(remediation)."
+  - Reads the host's NVIDIA GPUs from sysfs (C(/sys/bus/pci/devices/*/vendor), C(device),
+    C(class); vendor C(0x10de), display class C(0x03xxxx)), which needs no driver, and where NVML
+    answers each GPU's name and compute capability. Each device is placed in its chip and
+    architecture (Fermi to Blackwell) by PCI device id ranges (the PCI ID Repository's chip names,
+    module_utils C(cuda_gpus)).
+  - Judges the driver (the loaded one, the one installed when none is loaded, or O(driver_version))
+    and its kernel module flavour against the GPUs, with NVIDIA's last branch for each legacy
+    generation (Fermi R390, Kepler R470; Maxwell, Pascal and Volta R580), the first branch for each
+    compute capability, and the open kernel module only from Turing on and required on Grace Hopper
+    and Blackwell. It also says when a CUDA version builds no code for the GPU (CUDA 9 dropped
+    Fermi, 11 compute capability 3.0, 12 Kepler, 13 Maxwell to Volta).
+  - "Finds NVSwitches (NVIDIA devices of PCI class C(0x068000), or C(/proc/driver/nvidia-nvswitch/devices))
+    and then requires Fabric Manager: an C(nv-fabricmanager) process of exactly the driver's version
+    (C(nv-fabricmanager --version)); without it CUDA fails with error 802
+    (C(cudaErrorSystemNotReady)) although nvidia-smi lists every GPU. That is a verdict of its own:
+    C(NVSwitch present ..., Fabric Manager not running) or C(... Fabric Manager version differs)."
   - With O(driver_version) it judges that driver instead of the host's (planning; no GPU and no
-    driver needed, nothing is read from the host's driver).
+    driver needed, nothing is read from the host's driver; the host's GPUs are still read from
+    sysfs, or given as O(gpu_device_ids)).
   - Without a requirement it reports the facts; RV(compatible) is then V(null) and the module
     fails only on a driver/library mismatch.
   - It never changes the host; C(changed) is always V(false).
@@ -88,10 +105,41 @@ options:
     type: str
     choices: [auto, docker, podman]
     default: auto
+  kernel_module:
+    description:
+      - With O(driver_version), the kernel module flavour planned with it, V(open) (NVIDIA's open GPU
+        kernel modules, C(nvidia-open)) or V(proprietary) (C(cuda-drivers)), judged against the GPUs.
+      - Without it the flavour is not judged in planning; RV(kernel_module_recommended) still says
+        which one the GPUs need. On the host the loaded module's flavour is judged (or, when none is
+        loaded, the one C(modinfo nvidia) finds on disk).
+    type: str
+    choices: [open, proprietary]
+  gpu_device_ids:
+    description:
+      - PCI device ids of NVIDIA GPUs (V(0x17fd) for a Tesla M40, V(0x2335) for an H200, as C(lspci -nn)
+        prints after C(10de:)) judged instead of the host's, to plan for a machine not rented yet.
+      - Without it the host's GPUs are read from sysfs.
+    type: list
+    elements: str
 notes:
   - Needs no Python library beyond the standard one on the target; runs on Python 2.7 and 3.6+.
   - Driver versions are compared with the Linux x86_64 column of NVIDIA's table.
+  - A GPU whose PCI device id is in no range of the table (a part newer than the table, such as
+    B300) is reported as unknown and not judged. The first branch of an architecture is that of
+    the first CUDA release for its compute capability; a SKU released later (the H200 after the
+    H100) may need a later branch, which the table does not know.
+  - On Blackwell HGX systems Fabric Manager also needs NVIDIA's NVLink Subnet Manager (NVLSM); the
+    module names it in RV(remediation) and does not check for it.
 seealso:
+  - name: NVIDIA Fabric Manager User Guide
+    description: NVSwitch systems, the exact version match with the driver, CUDA error 802 until it runs.
+    link: https://docs.nvidia.com/datacenter/tesla/fabric-manager-user-guide/index.html
+  - name: NVIDIA Linux open GPU kernel modules
+    description: The README's "Compatible GPUs" (Turing and later) and its list of PCI ids.
+    link: https://github.com/NVIDIA/open-gpu-kernel-modules
+  - name: NVIDIA legacy GPU list
+    description: The last driver branch of each legacy generation.
+    link: https://www.nvidia.com/en-us/drivers/unix/legacy-gpu/
   - name: CUDA Toolkit Release Notes, CUDA Driver
     description: NVIDIA's table of minimum drivers (Table 3) and minor version compatibility (Table 2).
     link: https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html#cuda-driver
@@ -122,6 +170,20 @@ EXAMPLES = r'''
     cuda_version: "12.4"
     fail_on_incompatible: false
   delegate_to: localhost
+
+- name: Will NVIDIA's newest branch still drive the seed's Tesla M40 (0x17fd)?
+  hpcdl.gpu.cuda_compat:
+    driver_version: "590.44.01"
+    kernel_module: proprietary
+    gpu_device_ids: ["0x17fd"]
+    fail_on_incompatible: false
+  delegate_to: localhost
+  register: m40_plan
+
+- name: Check an HGX node's NVSwitches and Fabric Manager
+  hpcdl.gpu.cuda_compat:
+    cuda_version: "13.0"
+  register: hgx
 '''
 
 RETURN = r'''
@@ -228,7 +290,9 @@ minor_version_compatible:
   type: bool
   sample: true
 messages:
-  description: Sentences a person reads, the verdict first.
+  description:
+    - Sentences a person reads, the verdict first (a driver that cannot drive the GPUs, a CUDA with no code
+      for them, Fabric Manager), then the minimum-driver verdict, then notes and the GPUs found.
   returned: always
   type: list
   elements: str
@@ -236,6 +300,106 @@ messages:
     - >-
       CUDA 13.0 needs NVIDIA driver 580.65.06 or newer, and this host's driver 580.95.05
       meets it (it runs CUDA 13.0 at most).
+gpus:
+  description:
+    - The NVIDIA GPUs found (sysfs, with NVML's name and compute capability where the driver answers),
+      or those given as O(gpu_device_ids), one entry per GPU.
+    - C(chip), C(architecture) and C(compute_capability) are V(null) for a device id the table does not know.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - pci_address: "0000:18:00.0"
+      device_id: "0x2335"
+      name: NVIDIA H200
+      chip: GH100
+      architecture: hopper
+      compute_capability: "9.0"
+      source: /sys/bus/pci/devices and NVML
+gpu_architectures:
+  description: The architectures of the GPUs found, oldest first (V(fermi) to V(blackwell)).
+  returned: always
+  type: list
+  elements: str
+  sample: [hopper]
+gpu_compatible:
+  description:
+    - True when the judged driver (branch and kernel module flavour) drives every known GPU; V(null)
+      when there is no driver version or no known GPU.
+  returned: always
+  type: bool
+  sample: true
+kernel_module_recommended:
+  description:
+    - The kernel module flavour the GPUs need or NVIDIA recommends for them, V(open) (Turing and later;
+      required on Grace Hopper and Blackwell) or V(proprietary) (Maxwell, Pascal, Volta and older, and
+      hosts that mix them with newer GPUs); V(null) when no flavour runs all of them or no GPU is known.
+  returned: always
+  type: str
+  sample: open
+kernel_modules_supported:
+  description:
+    - The kernel module flavours that drive every known GPU found, V([open, proprietary]) from Turing to
+      Hopper, V([proprietary]) for Maxwell, Pascal, Volta and older, V([open]) for Grace Hopper and
+      Blackwell, V([]) when those are mixed on one host; V(null) without a known GPU.
+  returned: always
+  type: list
+  elements: str
+  sample: [open, proprietary]
+driver_branch_first:
+  description:
+    - The oldest driver branch (major version) that drives every known GPU found, from the first CUDA
+      release for each compute capability (C(570) for Blackwell B200); V(null) when the table has no
+      floor for them (Maxwell and older) or no GPU is known.
+  returned: always
+  type: int
+  sample: 520
+driver_branch_last:
+  description:
+    - The newest driver branch that still drives every known GPU found (C(470) with a Kepler GPU,
+      C(580) with Maxwell, Pascal or Volta); V(null) when no legacy GPU is there.
+  returned: always
+  type: int
+  sample: 580
+gpu_driver_problems:
+  description: The sentences saying why the judged driver or its kernel module flavour does not drive the GPUs.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+gpu_cuda_problems:
+  description: The sentences saying that RV(required_cuda) builds no code for a GPU found.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+kernel_module_reason:
+  description: Why RV(kernel_module_recommended) is what it is, one sentence.
+  returned: always
+  type: str
+  sample: B200 (GB100, Blackwell, compute capability 10.0) needs the open kernel module.
+nvswitch:
+  description: NVSwitch devices, from sysfs (PCI class C(0x068000)) and C(/proc/driver/nvidia-nvswitch/devices).
+  returned: always
+  type: dict
+  sample:
+    present: true
+    count: 4
+    pci_addresses: ["0000:05:00.0", "0000:06:00.0", "0000:07:00.0", "0000:08:00.0"]
+    proc_devices: ["0000:05:00.0", "0000:06:00.0", "0000:07:00.0", "0000:08:00.0"]
+fabric_manager:
+  description:
+    - Fabric Manager's state where NVSwitches are present (V(null) otherwise). C(running) (an
+      C(nv-fabricmanager) process), C(version) (what C(nv-fabricmanager --version) prints),
+      C(required_version) (the driver's), C(ready) (running at exactly that version; V(null) when it
+      cannot be judged, in planning or with no driver loaded).
+  returned: always
+  type: dict
+  sample:
+    running: false
+    version: null
+    required_version: 580.95.05
+    ready: false
 remediation:
   description: What to do to make it work; empty when nothing needs fixing.
   returned: always

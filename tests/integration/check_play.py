@@ -26,10 +26,10 @@ def task_names(role, stdout):
     return re.findall(rf"^TASK \[hpcdl\.gpu\.{role} : (.+?)\] \**$", stdout, re.M)
 
 
-def run_check_play(tmp_path, play, variables, callback="default", *, extra_env=None, args=()):
+def run_check_play(tmp_path, play, variables, callback="default", *, extra_env=None, args=(), prefix=()):
     """Write `play` and `variables` to tmp_path and run the play on localhost in check mode
     (`extra_env`: more environment for ansible-playbook, e.g. a fact cache; `args`: more of its
-    command line, e.g. tags)."""
+    command line, e.g. tags; `prefix`: a command that runs ansible-playbook, e.g. in a mount namespace)."""
     (tmp_path / "play.yml").write_text(play)
     (tmp_path / "vars.json").write_text(json.dumps(variables))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="false",
@@ -37,14 +37,14 @@ def run_check_play(tmp_path, play, variables, callback="default", *, extra_env=N
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_CALLBACK_RESULT_FORMAT="json",
                ANSIBLE_DEPRECATION_WARNINGS="false", **(extra_env or {}))
     return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", "play.yml",
+        [*prefix, str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", "play.yml",
          "-e", f"ansible_python_interpreter={sys.executable}", "-e", "@vars.json", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
-# Every role opens with the same step (tasks/set_vars.yml, tagged always), and every role with
-# values per OS checks first in its preflight that it has them: allowed before any refusal.
+# Every role opens with the same step (the internal role hpcdl.gpu.set_vars, tagged always), which
+# also stops on an OS the role has no values for: its task names, allowed before any refusal.
 FIRST_STEP = frozenset({"Gather the facts the role needs", "Load the values for this OS"})
 OS_CHECK = "Check that this OS is one the role has values for"
 

@@ -1,12 +1,14 @@
 """Every role's tags work alone: `--tags install` and `--skip-tags preflight` find every variable.
 
-Every role opens with the same step (tasks/set_vars.yml, tagged always: the facts it needs and its
-values for this OS), so a stage run alone must never stop on an undefined variable, as docker's
-`--tags install` once did. Each role runs on localhost with `-c local --check` (check_play.py)
-with valid settings whose every URL is a closed port on loopback: a stage may stop where it would
-download (connection refused) or where this machine lacks systemd, never on a name it cannot
-resolve. Each run must also have run a task of the stage the tags select.
+Every role opens with the same step (the internal role hpcdl.gpu.set_vars, tagged always: the facts
+it needs and its values for this OS), so a stage run alone must never stop on an undefined variable,
+as docker's `--tags install` once did; and an OS a role has no values for stops there. Each role
+runs on localhost with `-c local --check` (check_play.py) with valid settings whose every URL is a
+closed port on loopback: a stage may stop where it would download (connection refused) or where this
+machine lacks systemd, never on a name it cannot resolve. Each run must also have run a task of the
+stage the tags select.
 """
+import json
 import re
 from pathlib import Path
 
@@ -14,12 +16,18 @@ import pytest
 import yaml
 from check_play import ARGSPEC_TASK, FIRST_STEP, role_play, run_check_play, task_names
 
-ROLES = ["cuda", "docker", "hpc_vpn", "jump_vpn", "jupyter", "nvidia_docker", "proxy_unset", "tengine", "tools"]
+ROLES = ["cuda", "dataset", "docker", "gpu_bench", "hpc_vpn", "jump_vpn", "jupyter", "nvidia_docker", "proxy_unset",
+         "tengine", "tools"]
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
 SETTINGS = {
     "cuda": {"cuda_repo_mirror": f"{DEAD}/cuda", "cuda_repo_key_fingerprint": FPR},
+    "dataset": {"dataset_relay_host": "localhost", "dataset_root": "{{ playbook_dir }}/datasets",
+                "dataset_relay_dir": "{{ playbook_dir }}/relay", "dataset_state_dir": "{{ playbook_dir }}/state",
+                "dataset_items": [{"name": "x", "url": f"{DEAD}/x.bin", "sha256": "0" * 64}]},
     "docker": {"docker_repo_mirror": f"{DEAD}/docker", "docker_repo_gpg_fingerprint": FPR},
+    "gpu_bench": {"gpu_bench_image": "hpcdl-test/no-such-image:0", "gpu_bench_runtime": "", "gpu_bench_gpus": "",
+                  "gpu_bench_report_dir": "{{ playbook_dir }}/gpu-bench-report"},
     "hpc_vpn": {"hpc_vpn_jump_host": "localhost", "hpc_vpn_jump_address": "127.0.0.1",
                 "hpc_vpn_probe_url": f"{DEAD}/probe.html", "hpc_vpn_probe_retries": 1,
                 "hpc_vpn_controller_cache_dir": "{{ playbook_dir }}/vpn-cache",
@@ -79,3 +87,24 @@ def test_a_stage_run_alone_finds_every_variable(tmp_path, role, mode):
         expected = re.compile("|".join(filter(None, [EXPECTED_STOPS, NOT_CONVERGED.get(role)])))
         assert fatal and all(expected.search(line) for line in fatal), output[-4000:]
     print(f"{role} {' '.join(MODES[mode])}: {len(ran)} tasks, last {ran[-1] if ran else None!r}, rc={proc.returncode}")
+
+
+def test_an_os_without_values_is_refused_by_the_first_step(tmp_path):
+    """Arch Linux facts (from a fact cache: this machine is Debian): docker has values for the Debian
+    and the RedHat families only, so its first step stops, naming them, with any tag, before a step of
+    the role runs."""
+    cache = tmp_path / "facts"
+    cache.mkdir()
+    facts = {"ansible_distribution": "Archlinux", "ansible_distribution_version": "rolling",
+             "ansible_distribution_major_version": "rolling", "ansible_distribution_release": "rolling",
+             "ansible_os_family": "Archlinux", "ansible_architecture": "x86_64", "module_setup": True}
+    (cache / "s1_localhost").write_text(json.dumps({"__payload__": json.dumps(facts)}))
+    env = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
+           "ANSIBLE_GATHERING": "smart"}
+    proc = run_check_play(tmp_path, role_play("docker"), SETTINGS["docker"], extra_env=env,
+                          args=["--tags", "install"])
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert ("Archlinux rolling (Archlinux family) is not supported by hpcdl.gpu.docker: it has values for "
+            "Debian, RedHat, RedHat-7 (roles/docker/vars/).") in output, output
+    assert stage_tasks("docker", proc.stdout) == [], "a step of the role ran"

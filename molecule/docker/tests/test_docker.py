@@ -120,18 +120,17 @@ def test_an_archive_whose_checksum_fails_is_refused_and_nothing_is_loaded(gpu, t
 - name: Load a corrupted archive
   hosts: {gpu}
   gather_facts: false
-  tasks:
-    - name: Load the image archives
-      ansible.builtin.include_role:
-        name: hpcdl.gpu.docker
-        tasks_from: images.yml
+  roles:
+    - role: hpcdl.gpu.docker
       vars:
         docker_image_archives:
           - image: hpcdl-lab/busybox-corrupt:1
             url: {www}/busybox-corrupt.tar
             sha256: {good}
 """)
-    rc, out = ansible_playbook(playbook=play, cwd=SCENARIO_DIR)
+    # The role's install tag: the packages (already there) and the image archives, as a user who
+    # adds an archive reruns it.
+    rc, out = ansible_playbook("--tags", "install", playbook=play, cwd=SCENARIO_DIR)
     assert rc == 2, out[-4000:]
     message = next(line for line in out.splitlines() if "No image archive was loaded" in line)
     print(message)

@@ -54,7 +54,7 @@ def test_a_failed_recipe_leaves_no_output_behind(recipes, tmp_path):
     cache = tmp_path / "cache"
     with pytest.raises(LabError, match="no mirror"):
         artifacts.build_artifacts(BASE, recipes, cache)
-    assert not [p for p in cache.glob("broken-*/broken")]
+    assert not list(cache.glob("broken-*/broken"))
     (recipes / "broken.sh").write_text('echo whole > "$1/whole"\n')
     outs = artifacts.build_artifacts(BASE, recipes, cache)
     assert [p.name for p in outs[1].iterdir()] == ["whole"]

@@ -12,6 +12,7 @@
   with the fingerprints gpg itself reads from them.
 """
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +31,26 @@ except ImportError:  # ansible-core before 2.19
     patch_module_args = None
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cuda_compat"
+HOSTS = FIXTURES / "hosts"
+PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}_[0-9a-f]{2}_[0-9a-f]{2}\.[0-7]$")
+
+
+def materialise_host(name, dest):
+    """Copy the recorded host tests/unit/fixtures/cuda_compat/hosts/<name> to dest, its PCI
+    addresses spelt as the kernel spells them (0000:18:00.0; the fixture says 0000_18_00.0,
+    as ansible-test refuses ':' in file names). Returns dest."""
+    source = HOSTS / name
+    assert source.is_dir(), f"no recorded host {name} in {HOSTS}"
+    for path in sorted(source.rglob("*")):
+        relative = Path(*[part.replace("_", ":") if PCI_ADDRESS.match(part) else part
+                          for part in path.relative_to(source).parts])
+        target = dest / relative
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    return dest
 
 
 def fixture_text(name):
@@ -76,9 +97,40 @@ def _int_answer(code, value):
     return impl
 
 
+def _nvml_device_functions(devices):
+    """nvmlDevice* answers for ``devices``: [(bus id as NVML prints it, PCI device id, name,
+    (major, minor))]; a handle is the device's index + 1."""
+    def count(ref):
+        ref._obj.value = len(devices)
+        return 0
+
+    def handle(index, ref):
+        ref._obj.value = index.value + 1
+        return 0
+
+    def pci(handle_, ref):
+        bus_id, device_id, _name, _cc = devices[handle_.value - 1]
+        ref._obj.busId = bus_id.encode()
+        ref._obj.pciDeviceId = (device_id << 16) | 0x10DE
+        return 0
+
+    def name(handle_, buf, size):
+        buf.value = devices[handle_.value - 1][2].encode()
+        return 0
+
+    def capability(handle_, major, minor):
+        major._obj.value, minor._obj.value = devices[handle_.value - 1][3]
+        return 0
+
+    return {"nvmlDeviceGetCount_v2": count, "nvmlDeviceGetHandleByIndex_v2": handle,
+            "nvmlDeviceGetPciInfo_v3": pci, "nvmlDeviceGetName": name,
+            "nvmlDeviceGetCudaComputeCapability": capability}
+
+
 def nvml_library(*, init=0, driver=None, nvml_version=None, cuda=None,
-                 name="libnvidia-ml.so.1", nvml_version_code=0):
-    """A fake libnvidia-ml; ``init`` is what nvmlInit_v2 returns; ``cuda`` like 12020."""
+                 name="libnvidia-ml.so.1", nvml_version_code=0, devices=None):
+    """A fake libnvidia-ml; ``init`` is what nvmlInit_v2 returns; ``cuda`` like 12020;
+    ``devices`` (see _nvml_device_functions) the GPUs its device queries answer for."""
     functions = {
         "nvmlInit_v2": lambda: init,
         "nvmlShutdown": lambda: 0 if init == 0 else 1,
@@ -90,6 +142,8 @@ def nvml_library(*, init=0, driver=None, nvml_version=None, cuda=None,
     if cuda is not None:  # drivers before 410 have no nvmlSystemGetCudaDriverVersion
         functions["nvmlSystemGetCudaDriverVersion_v2"] = _int_answer(
             0 if init == 0 else 1, cuda if init == 0 else 0)
+    if devices is not None:
+        functions.update(_nvml_device_functions(devices))
     return FakeLibrary(name, **functions)
 
 
@@ -181,18 +235,27 @@ def module_runner(monkeypatch, tmp_path, run_main):
     """Run plugins/modules/cuda_compat.py main() against a fake host.
 
     Call it with the module args and keyword arguments describing the host:
-    proc (text of /proc/driver/nvidia/version or None), libraries (fake CDLLs),
+    host (a recorded host under fixtures/cuda_compat/hosts: its sysfs PCI devices and /proc),
+    proc (text of /proc/driver/nvidia/version or None, over the host's), libraries (fake CDLLs),
     bins ({name: path}), commands ({basename: (rc, stdout, stderr)}), toolkit (files of the
     toolkit folder: {relative path: text}).
     """
     def run(args, *, proc=None, libraries=(), bins=None, commands=None, toolkit=None,
-            library_dirs=()):
-        proc_path = tmp_path / "proc_driver_nvidia_version"
-        if proc_path.exists():
-            proc_path.unlink()
+            library_dirs=(), host=None):
+        root = tmp_path / "host"
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir()
+        if host is not None:
+            materialise_host(host, root)
+        proc_path = root / "proc" / "driver" / "nvidia" / "version"
         if proc is not None:
+            proc_path.parent.mkdir(parents=True, exist_ok=True)
             proc_path.write_text(proc)
         monkeypatch.setattr(cuda_probe, "PROC_VERSION_PATH", str(proc_path))
+        monkeypatch.setattr(cuda_probe, "SYSFS_PCI_DEVICES", str(root / "sys/bus/pci/devices"))
+        monkeypatch.setattr(cuda_probe, "PROC_NVSWITCH_DEVICES", str(root / "proc/driver/nvidia-nvswitch/devices"))
+        monkeypatch.setattr(cuda_probe, "PROC_ROOT", str(root / "proc"))
         monkeypatch.setattr(cuda_probe, "_default_loader", loader_for(*libraries))
         monkeypatch.setattr(cuda_probe, "_loaded_path", lambda fragment: None)
         monkeypatch.setattr(cuda_probe, "LIBRARY_DIRS", tuple(library_dirs))
@@ -236,6 +299,7 @@ def fakes():
         text=fixture_text, json=fixture_json, FakeLibrary=FakeLibrary,
         nvml_library=nvml_library, nvml_from_recording=nvml_from_recording,
         libcuda_library=libcuda_library, loader_for=loader_for, fixtures=FIXTURES,
+        materialise_host=materialise_host,
     )
 
 

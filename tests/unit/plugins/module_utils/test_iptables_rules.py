@@ -47,12 +47,12 @@ def test_commands_put_the_set_at_the_top_of_each_chain_in_order_with_the_tag_bef
 
 
 def test_tables_of_the_set_are_added_to_the_scanned_ones_once():
-    _, tables = normalise([{"table": "mangle", "chain": "PREROUTING", "jump": "MARK --set-mark 1"}], "t", ["nat"])
+    _rules, tables = normalise([{"table": "mangle", "chain": "PREROUTING", "jump": "MARK --set-mark 1"}], "t", ["nat"])
     assert tables == ["nat", "mangle"]
 
 
 def test_a_shell_special_argument_is_quoted_in_the_command():
-    rules, _ = normalise([{"chain": "FORWARD", "rule": "! -s 10.0.0.0/8", "jump": "DROP"}], "t")
+    rules, _tables = normalise([{"chain": "FORWARD", "rule": "! -s 10.0.0.0/8", "jump": "DROP"}], "t")
     assert rules[0]["command"] == "iptables -w -t filter -I FORWARD 1 '!' -s 10.0.0.0/8 -m comment --comment t -j DROP"
 
 

@@ -44,7 +44,7 @@ def crc24(data):
     crc = 0xB704CE
     for octet in data:
         crc ^= octet << 16
-        for _ in range(8):
+        for _bit in range(8):
             crc <<= 1
             if crc & 0x1000000:
                 crc ^= 0x1864CFB
@@ -110,12 +110,12 @@ def test_two_primary_keys_in_one_file_are_both_found_in_order(gpg_keys):
     both = gpg_keys.gpg("--armor", "--export", gpg_keys.rsa.fingerprint, gpg_keys.other.fingerprint)
     expected = gpg_keys.listing(both)
     assert fingerprints(both) == expected
-    assert {fpr for fpr, _ in expected} == {gpg_keys.rsa.fingerprint, gpg_keys.other.fingerprint}
+    assert {fpr for fpr, _info in expected} == {gpg_keys.rsa.fingerprint, gpg_keys.other.fingerprint}
 
 
 def test_two_armour_blocks_in_one_file_are_both_read(gpg_keys):
     data = gpg_keys.rsa.armored + b"\n" + gpg_keys.ed25519.armored
-    assert [fpr for fpr, _ in fingerprints(data)] == [gpg_keys.rsa.fingerprint, gpg_keys.ed25519.fingerprint]
+    assert [fpr for fpr, _info in fingerprints(data)] == [gpg_keys.rsa.fingerprint, gpg_keys.ed25519.fingerprint]
 
 
 def test_text_around_the_armour_block_is_ignored(gpg_keys):
@@ -143,7 +143,7 @@ def test_every_packet_header_form_gives_the_same_fingerprints(gpg_keys, frame):
 
 
 def test_an_old_format_packet_of_indeterminate_length_runs_to_the_end(gpg_keys):
-    (tag, body, _), = [p for p in packets(gpg_keys.rsa.binary) if p[0] == 6]
+    (tag, body, _offset), = [p for p in packets(gpg_keys.rsa.binary) if p[0] == 6]
     assert fingerprints(old_format(tag, bytes(body), 3)) == [(gpg_keys.rsa.fingerprint, [])]
 
 
@@ -237,7 +237,8 @@ def test_a_subkey_before_any_primary_key_is_refused(gpg_keys):
 
 
 def test_a_file_of_signatures_only_holds_no_key(gpg_keys):
-    signatures = b"".join(new_format(tag, bytes(body)) for tag, body, _ in packets(gpg_keys.rsa.binary) if tag == 2)
+    bodies = [(tag, body) for tag, body, _offset in packets(gpg_keys.rsa.binary) if tag == 2]
+    signatures = b"".join(new_format(tag, bytes(body)) for tag, body in bodies)
     with pytest.raises(KeyFormatError, match="no public key among them"):
         read_keys(signatures)
 

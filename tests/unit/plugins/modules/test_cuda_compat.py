@@ -17,8 +17,8 @@ def test_seed_driver_352_93_refuses_cuda_8_0(module_runner, fakes):
     assert run.result["driver_version"] == "352.93"
     assert run.result["cuda_driver_version"] == "7.5"  # NVML of 352 has no CUDA query: the table
     assert run.result["kernel_module"] == "proprietary"
-    # The driver from the kernel module's file (here the fixture standing in for /proc/driver/nvidia/version).
-    assert run.result["sources"]["driver_version"].endswith("proc_driver_nvidia_version")
+    # The driver from the kernel module's file (here the fixture's copy of /proc/driver/nvidia/version).
+    assert run.result["sources"]["driver_version"].endswith("/proc/driver/nvidia/version")
     assert run.result["sources"]["library_version"] == "nvmlSystemGetNVMLVersion"
     assert set(run.result["sources"]) == {"driver_version", "library_version"}
     assert run.result["compatible"] is False
@@ -87,7 +87,7 @@ def test_h200_driver_580_95_05_runs_cuda_13_0(module_runner, fakes):
         "580.95.05", "580.95.05", "13.0")
     assert result["required_driver"] == "580.65.06"
     assert result["kernel_module"] == "open"
-    assert result["sources"]["driver_version"].endswith("proc_driver_nvidia_version")
+    assert result["sources"]["driver_version"].endswith("/proc/driver/nvidia/version")
     assert (result["sources"]["library_version"], result["sources"]["cuda_driver_version"]) == (
         "nvmlSystemGetNVMLVersion", "nvmlSystemGetCudaDriverVersion")
     assert result["toolkit_version"] == "13.0.88"
