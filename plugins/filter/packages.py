@@ -1,13 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) hpcdl.gpu contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The packages_missing and packages_installed filters: which packages are installed, and which of the
-packages a task installs are not installed yet.
+"""The packages_missing filter: which of the packages a task installs are not installed yet.
 
-Documented in packages_missing.yml and packages_installed.yml beside this file. The playbooks read
-the installed packages once per host (dpkg-query or rpm, one line a package: hpcdl_packages) and
-the roles skip an install step when nothing of it is missing: on a rerun, one query instead of one
-package manager call per step. The package facts of ansible.builtin.package_facts are read as well.
+Documented in packages_missing.yml beside this file. The playbooks read the package facts once per
+host (ansible.builtin.package_facts in the first play of each side) and the roles skip an install
+step when nothing of it is missing: on a rerun, one package_facts call instead of one package
+manager call per step.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,41 +27,6 @@ _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9+._-]*$')
 # name_version_arch.deb (the epoch is not part of the file name); name-version-release.arch.rpm.
 _DEB = re.compile(r'^(?P<name>[^_]+)_(?P<version>[^_]+)_[^_]+\.deb$')
 _RPM = re.compile(r'^(?P<name>.+)-(?P<version>[^-]+)-(?P<release>[^-]+)\.[^.]+\.rpm$')
-
-
-def _from_lines(lines):
-    """{name: [{version, release}]} from query lines "STATUS|NAME|VERSION[|RELEASE]"; dpkg's status "ii"
-    or "hi" (installed, held) and rpm's "installed" count, any other (rc: removed, config left) not."""
-    installed = {}
-    for line in lines:
-        parts = [part.strip() for part in to_text(line).split('|')]
-        if len(parts) < 3 or not parts[1]:
-            continue
-        if parts[0] not in ('ii', 'hi', 'installed'):
-            continue
-        entry = {'name': parts[1], 'version': parts[2]}
-        if len(parts) > 3:
-            entry['release'] = parts[3]
-        installed.setdefault(parts[1], []).append(entry)
-    return installed
-
-
-def packages_installed(source):
-    """{name: [{name, version[, release]}, ...]} of the installed packages, from what the playbooks read
-    (a query's output: a string of lines, a list of lines, or its registered result) or from package facts
-    (ansible_facts['packages']). Nothing read gives {}."""
-    if not source:
-        return {}
-    if isinstance(source, string_types):
-        return _from_lines(source.splitlines())
-    if hasattr(source, 'get') and ('stdout' in source or 'stdout_lines' in source or source.get('skipped')):
-        return _from_lines(source.get('stdout_lines') or to_text(source.get('stdout') or '').splitlines())
-    if hasattr(source, 'get'):
-        return source
-    if hasattr(source, '__iter__'):
-        return _from_lines(source)
-    raise AnsibleFilterError('packages_installed: give the installed packages (hpcdl_packages, or '
-                             "ansible_facts['packages']), not %r." % (source,))
 
 
 def _installed(packages, name):
@@ -89,8 +53,7 @@ def _file_installed(packages, path):
 
 
 def packages_missing(names, packages=None):
-    """The entries of ``names`` not installed according to ``packages`` (hpcdl_packages: the lines the
-    playbooks read; or ansible_facts['packages']).
+    """The entries of ``names`` not installed according to ``packages`` (ansible_facts['packages']).
 
     A plain name is installed when the facts list it (any version). A .deb or .rpm file is installed when
     the facts list its package at its version (and release). Anything else is returned as missing, and
@@ -103,8 +66,7 @@ def packages_missing(names, packages=None):
         raise AnsibleFilterError('packages_missing: give a list of package names or package files, not %r.'
                                  % (names,))
     names = [to_text(n) for n in names]
-    packages = packages_installed(packages)
-    if not packages:
+    if not packages or not hasattr(packages, 'get'):
         return names
     missing = []
     for name in names:
@@ -121,4 +83,4 @@ class FilterModule(object):
     """Package filters."""
 
     def filters(self):
-        return {'packages_missing': packages_missing, 'packages_installed': packages_installed}
+        return {'packages_missing': packages_missing}

@@ -1,7 +1,7 @@
 """packages_missing: which packages an install step would still install, from the package facts."""
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.hpcdl.gpu.plugins.filter.packages import FilterModule, packages_installed, packages_missing
+from ansible_collections.hpcdl.gpu.plugins.filter.packages import FilterModule, packages_missing
 
 # ansible.builtin.package_facts on Debian 12 (apt) and EL (rpm), as they shape their answers.
 APT = {
@@ -60,37 +60,5 @@ def test_bad_input_is_refused():
         packages_missing(42, APT)
 
 
-# What the playbooks read once per host: dpkg-query -W -f='${db:Status-Abbrev}|${Package}|${Version}\n'
-# on Debian 12 (a package removed with its config left is "rc"), rpm -qa --qf 'installed|%{NAME}|...' on EL.
-DPKG = """ii |tmux|3.3a-3
-ii |wireguard-tools|1.0.20210914-1+b1
-hi |docker.io|20.10.24+dfsg1-1+b3
-rc |htop|3.2.2-2
-ii |openssh-client|1:9.2p1-2+deb12u5
-"""
-RPM_LINES = ["installed|wireguard-tools|1.0.20210914|2.el9", "installed|tmux|3.2a|4.el9"]
-
-
-def test_the_query_lines_read_as_the_package_facts_would():
-    installed = packages_installed(DPKG)
-    assert sorted(installed) == ["docker.io", "openssh-client", "tmux", "wireguard-tools"]
-    assert installed["tmux"] == [{"name": "tmux", "version": "3.3a-3"}]
-    assert packages_missing(["tmux", "htop", "docker.io"], DPKG) == ["htop"]
-    assert packages_missing(["/x/openssh-client_9.2p1-2+deb12u5_amd64.deb"], DPKG) == []
-    assert packages_missing(["/x/wireguard-tools-1.0.20210914-2.el9.x86_64.rpm", "tmux", "htop"], RPM_LINES) == ["htop"]
-
-
-def test_a_registered_query_result_is_read_and_a_skipped_one_is_nothing():
-    assert packages_missing(["tmux", "htop"], {"stdout": DPKG, "rc": 0}) == ["htop"]
-    assert packages_missing(["tmux", "htop"], {"stdout_lines": DPKG.splitlines()}) == ["htop"]
-    assert packages_missing(["tmux"], {"skipped": True, "changed": False}) == ["tmux"]
-    assert packages_installed("") == {} and packages_installed(None) == {}
-
-
-def test_the_package_facts_are_read_as_they_are():
-    assert packages_installed(APT) is APT
-
-
-def test_the_filters_are_registered():
+def test_the_filter_is_registered():
     assert FilterModule().filters()["packages_missing"] is packages_missing
-    assert FilterModule().filters()["packages_installed"] is packages_installed
