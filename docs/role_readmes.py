@@ -15,6 +15,7 @@ exits 1 naming the READMEs that differ, which tests/test_static.py runs, so a RE
 drift from the contract. Everything else in a README is prose, written by hand.
 """
 import argparse
+import ast
 import json
 import re
 import sys
@@ -110,12 +111,24 @@ def _roles_of(path, seen):
     return roles
 
 
+def _test_all_only():
+    """The scenarios tests/test_molecule.py leaves to `make test-all` (its TEST_ALL_ONLY set)."""
+    tree = ast.parse((ROOT / "tests" / "test_molecule.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "TEST_ALL_ONLY" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise SystemExit("tests/test_molecule.py has no TEST_ALL_ONLY")
+
+
 def tested(role):
     lines = []
+    test_all_only = _test_all_only()
     for scenario in sorted(p.parent for p in (ROOT / "molecule").glob("*/molecule.yml")):
         if role in _roles_of(scenario / "converge.yml", set()):
             verifiers = sorted(p.relative_to(ROOT).as_posix() for p in (scenario / "tests").glob("test_*.py"))
             what = "converge, idempotence, a check-mode pass that must change nothing"
+            if scenario.name in test_all_only:
+                what = "`make test-all` only: " + what
             lines.append(f"- `molecule/{scenario.name}` ({what}; verifier "
                          + ", ".join(f"`{v}`" for v in verifiers) + ")")
     runs = re.compile(rf"role_play\(\"{role}\"\)|\(\s*\"{role}\", \{{|ROLES = \[[^]]*\"{role}\"")

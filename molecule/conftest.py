@@ -2,7 +2,8 @@
 
 Molecule runs pytest on a scenario's test files with this checkout as the rootdir, so pytest loads
 this file first: it puts molecule/shared/ on sys.path, where the helpers every verifier shares live
-(labhosts: the lab and how to reach it; egress_checks: what both egress scenarios check).
+(labhosts: the lab and how to reach it; egress_checks: what both egress scenarios check;
+wireguard_tests: the WireGuard tests that the egress_wireguard and site scenarios both run).
 The main test run (`pytest tests`) never loads it: pyproject.toml keeps it out of `molecule/`.
 """
 import sys

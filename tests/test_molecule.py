@@ -16,6 +16,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+# Scenarios that `make test` (and so CI) leaves to `make test-all`, to keep CI inside its hour on two
+# cores; each one's checks without a fault also run on a lab that CI converges anyway:
+#   egress_wireguard: playbooks/egress.yml alone and the WireGuard endpoint fault. Its other tests
+#     (molecule/shared/wireguard_tests.py) run in the site scenario on two nodes; egress.yml alone
+#     stays in CI through egress_bundle.
+TEST_ALL_ONLY = {"egress_wireguard"}
 LOGS = ROOT / "artifacts" / "molecule"
 TIMINGS = []  # (scenario, step, seconds), printed in the terminal summary
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -65,7 +71,8 @@ def leftovers(lab):
 
 
 @pytest.mark.molecule
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", [pytest.param(s, marks=pytest.mark.test_all) if s in TEST_ALL_ONLY else s
+                                      for s in SCENARIOS])
 def test_scenario(scenario):
     step = Step(scenario)
     lab = f"{os.environ.get('HPCDL_LAB_PREFIX', 'mol')}-{scenario}"  # as .config/molecule/config.yml names it

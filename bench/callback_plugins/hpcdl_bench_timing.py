@@ -3,7 +3,8 @@
 Not part of the collection: bench/site_bench.py loads it (ANSIBLE_CALLBACK_PLUGINS=bench/callback_plugins,
 ANSIBLE_CALLBACKS_ENABLED=hpcdl_bench_timing) next to the default stdout callback. It records when each
 play starts and the file it was loaded from (so a play imported by site.yml is attributed to its stage
-playbook), every task result that reported a change or a failure, and the closing statistics.
+playbook), when each task starts and ends on each host (with its role, so that the time is counted per
+role), every task result that reported a change or a failure, and the closing statistics.
 Times are time.monotonic(), the clock the benchmark script reads too.
 """
 from __future__ import annotations
@@ -53,15 +54,33 @@ class CallbackModule(CallbackBase):
         task = result._task
         self._emit(status, host=result._host.get_name(), task=task.get_name(), path=task.get_path())
 
+    @staticmethod
+    def _role(task):
+        role = getattr(task, "_role", None)
+        return role.get_name() if role is not None else None
+
+    def v2_runner_on_start(self, host, task):
+        self._emit("task_start", host=host.get_name(), uuid=task._uuid)
+
+    def _end(self, result):
+        task = result._task
+        self._emit("task_end", host=result._host.get_name(), uuid=task._uuid, role=self._role(task))
+
     def v2_runner_on_ok(self, result):
+        self._end(result)
         if result._result.get("changed", False):
             self._result("changed", result)
 
+    def v2_runner_on_skipped(self, result):
+        self._end(result)
+
     def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._end(result)
         if not ignore_errors:
             self._result("failed", result)
 
     def v2_runner_on_unreachable(self, result):
+        self._end(result)
         self._result("unreachable", result)
 
     def v2_playbook_on_stats(self, stats):

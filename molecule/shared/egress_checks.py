@@ -66,6 +66,37 @@ def check_nat_unit_restores_egress(gpu, tunnel_pattern):
     check_probe_through_tunnel(gpu, tunnel_pattern)
 
 
+def check_one_wireguard_peer_per_node(gpus):
+    """jump's wg0 has exactly one peer per gpu node, its key, one /32 each."""
+    jump = host("jump")
+    peers = dict(line.split("\t") for line in jump.check_output("wg show wg0 allowed-ips").splitlines())
+    node_keys = {gpu: host(gpu).check_output("wg show wg0 public-key").strip() for gpu in gpus}
+    assert set(peers) == set(node_keys.values()), f"jump's peers {peers}, the nodes' keys {node_keys}"
+    addresses = [peers[key] for key in node_keys.values()]
+    assert len(set(addresses)) == len(gpus), f"two nodes share a tunnel address: {addresses}"
+    assert all(a.endswith("/32") for a in addresses), addresses
+
+
+def check_wireguard_private_keys_stay_on_their_hosts(gpus):
+    """Each host's key in a 0600 file of its own, not in wg0.conf, and in nothing Ansible printed."""
+    keys = {}
+    for name in ["jump", *gpus]:
+        node = host(name)
+        key_file = node.file("/etc/wireguard/wg0.key")
+        assert key_file.mode == 0o600, f"{name}: /etc/wireguard/wg0.key has mode {key_file.mode:o}"
+        assert "PrivateKey" not in node.file("/etc/wireguard/wg0.conf").content_string, name
+        keys[name] = node.check_output("cat /etc/wireguard/wg0.key").strip()
+    check_secret_not_logged(keys, "the WireGuard private key")
+
+
+def check_wireguard_units_enabled():
+    """What a reboot of jump needs: the tunnel and the NAT unit enabled, forwarding on."""
+    jump = host("jump")
+    assert jump.service("hpcdl-vpn-nat.service").is_enabled
+    assert jump.service("wg-quick@wg0").is_enabled
+    assert jump.check_output("sysctl -n net.ipv4.ip_forward").strip() == "1"
+
+
 def check_secret_not_logged(secrets, what):
     """No private key (or other secret) in anything Ansible printed for this scenario."""
     # tests/test_molecule.py writes every step's output there before verify runs: without it

@@ -7,21 +7,26 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 name: changes
 type: aggregate
-short_description: At the end of a run, list per host the tasks that changed something
+short_description: At the end of a run, list per host the tasks that changed something, and what failed
 version_added: 1.0.0
 description:
   - Records, for every host, the tasks and handlers that reported C(changed), by their role and
     task names, in the order they ran, and prints a block headed C(What changed in this run) at
     the end of the playbook; under C(--check) the heading says C(What would change in this run).
     A host on which nothing changed says C(nothing changed).
-  - Only names are recorded and printed, never a task's arguments, loop items or results, so a
-    task with C(no_log) (or a result holding a secret) shows nothing more than its name, as the
-    task banner of the default output already does.
+  - Of the tasks that changed, only names are recorded and printed, never a task's arguments, loop
+    items or results, so a task with C(no_log) (or a result holding a secret) shows nothing more than
+    its name, as the task banner of the default output already does.
   - A task is listed once per host. A loop task is one task (one result, however many items
     changed), listed without a count; a task that ran and changed several times on a host (a role
     or task file included twice) is listed once with the number of times, as C((x2)).
     A task that changed something and then failed is marked as failed (failed and ignored under
     C(ignore_errors)).
+  - A host that failed (a task failed there and no rescue caught it) or became unreachable is named
+    with the task and its message (C(msg), else the last line of C(stderr); cut to 300 characters), or
+    C(its output is hidden (no_log)) for a task with C(no_log), after its list. The same is recorded
+    on the host, while the run goes on, as the variable C(hpcdl_failed) (C(task), C(msg), C(unreachable)),
+    which playbooks/summary.yml prints for every node that failed earlier in the run.
   - It prints besides the stdout callback (it is not one); enable it with O(ignore:callbacks_enabled).
     Where the stdout callback writes a machine-readable document (C(json), C(jsonl), such as
     C(ansible.posix.json)), it prints nothing, so that the document stays whole.
@@ -44,6 +49,8 @@ EXAMPLES = r'''
 #   - hpcdl.gpu.tengine : Install the server block
 #   - (handler) hpcdl.gpu.tengine : Reload Tengine
 # gpu1: nothing changed
+# gpu2: nothing changed (then a task failed)
+#   ! failed at hpcdl.gpu.docker : Install the Docker packages: No package matching 'docker-ce' is available
 '''
 
 import contextlib  # noqa: E402
@@ -51,6 +58,11 @@ import contextlib  # noqa: E402
 from ansible import constants as C  # noqa: E402
 from ansible import context  # noqa: E402
 from ansible.plugins.callback import CallbackBase  # noqa: E402
+
+
+# The variable each failed host gets (read by playbooks/summary.yml), and how much of a message is kept.
+FAILURE_VARIABLE = 'hpcdl_failed'
+MESSAGE_LIMIT = 300
 
 
 def _attr(result, name):
@@ -76,6 +88,10 @@ class CallbackModule(CallbackBase):
         self._handlers = set()
         # --check (read at the end, when the command line has long been parsed)
         self._check_mode = False
+        # host -> (label, message, unreachable) of the last failure seen there; the play's variable
+        # manager, to record it on the host as hpcdl_failed for the summary
+        self._failures = {}
+        self._variable_manager = None
 
     # What each task is called: the name the TASK / RUNNING HANDLER banner showed (already on
     # the screen, so nothing new is disclosed), else the task's own.
@@ -114,6 +130,32 @@ class CallbackModule(CallbackBase):
         entry[1] += 1
         entry[2] = entry[2] or failed
 
+    def _failure(self, result, unreachable=False):
+        """Remember the task and message of a failure (the last one per host), and record it on the host."""
+        task = _attr(result, 'task')
+        host = _attr(result, 'host')
+        if task is None or host is None:
+            return
+        data = _attr(result, 'result') or {}
+        label = self._label(task)[0]
+        if getattr(task, 'no_log', False) or data.get('_ansible_no_log') or 'censored' in data:
+            message = 'its output is hidden (no_log)'
+        else:
+            message = data.get('msg') or (str(data.get('stderr') or '').strip().splitlines() or [''])[-1]
+            message = ' '.join(str(message).split()) or 'no message'
+            if len(message) > MESSAGE_LIMIT:
+                message = message[:MESSAGE_LIMIT - 3] + '...'
+        hostname = host.get_name()
+        self._failures[hostname] = (label, message, unreachable)
+        if self._variable_manager is not None:
+            with contextlib.suppress(Exception):
+                self._variable_manager.set_nonpersistent_facts(
+                    hostname, {FAILURE_VARIABLE: {'task': label, 'msg': message, 'unreachable': unreachable}})
+
+    def v2_playbook_on_play_start(self, play):
+        with contextlib.suppress(Exception):
+            self._variable_manager = play.get_variable_manager()
+
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._remember(task)
 
@@ -125,6 +167,11 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._record(result, failed='failed, ignored' if ignore_errors else 'failed')
+        if not ignore_errors:
+            self._failure(result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._failure(result, unreachable=True)
 
     def v2_playbook_on_stats(self, stats):
         # A json/jsonl stdout callback prints one document that programs parse: add nothing to it.
@@ -148,12 +195,16 @@ class CallbackModule(CallbackBase):
             else:
                 ending = ''
             entries = list(self._changes.get(host, {}).values())
+            count = len(entries)
             if not entries:
                 self._display.display('%s: nothing %s%s' % (host, verb, ending))
-                continue
-            count = len(entries)
-            self._display.display('%s: %d task%s %s%s' % (host, count, '' if count == 1 else 's', verb, ending))
+            else:
+                self._display.display('%s: %d task%s %s%s' % (host, count, '' if count == 1 else 's', verb, ending))
             for label, times, failed in entries:
                 extra = ' (x%d)' % times if times > 1 else ''
                 extra += ' (%s)' % failed if failed else ''
                 self._display.display('  - %s%s' % (label, extra))
+            # What stopped it: the task and its message (a failure a rescue caught is not named).
+            if ending and host in self._failures:
+                label, message, unreachable = self._failures[host]
+                self._display.display('  ! %s at %s: %s' % ('unreachable' if unreachable else 'failed', label, message))

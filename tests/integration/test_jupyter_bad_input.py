@@ -12,6 +12,7 @@ TOKEN = "hpcdl-test-token-0123456789abcdef"
 PREFLIGHT = {
     "Check that the notebook asks for a token or a password",
     "Check the ports, the GPU list and the folders",
+    "Check the path the notebook is served under",
     "Check that the address is one of this node's own",
     "Look for the container engine",
     "Note whether Docker is missing in a check-mode run (the docker role comes first in a real one)",
@@ -39,6 +40,13 @@ CASES = {
         {"jupyter_notebook_dir": "notebooks"}, "jupyter_notebook_dir, jupyter_container_notebook_dir and"),
     "port_out_of_range": (
         {"jupyter_host_port": 70000}, "jupyter_host_port (70000) and jupyter_container_port (8888) must be ports"),
+    "base_url_with_a_space": (
+        {"jupyter_base_url": "/my notebook/"}, 'jupyter_base_url is "/my notebook/": give a path such as /gpu2/'),
+    "base_url_with_a_query": (
+        {"jupyter_base_url": "/gpu1/?x=1"}, 'jupyter_base_url is "/gpu1/?x=1": give a path such as /gpu2/'),
+    "server_options_base_url_differs": (
+        {"jupyter_base_url": "/gpu1/", "jupyter_server_options": {"base_url": "/other/"}},
+        'and jupyter_server_options.base_url ("/other/") differs from it: set jupyter_base_url only'),
     "bind_address_not_on_this_host": (
         {"jupyter_bind_address": "192.0.2.77"}, 'jupyter_bind_address is "192.0.2.77", which is not an address of'),
     "no_ssh_session_to_read_the_address_from": (

@@ -43,7 +43,8 @@ exit 1
 class FakeJupyter(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         body = json.dumps({"version": "2.99.0"}).encode()
-        self.send_response(200 if self.path == "/api" else 404)
+        # Jupyter under its base_url: the summary asks /<node>/api through "Tengine".
+        self.send_response(200 if self.path.endswith("/api") else 404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -62,7 +63,7 @@ def jupyter_port():
     server.shutdown()
 
 
-def write_inventory(tmp_path, port, gpu_vars):
+def write_inventory(tmp_path, port, gpu_vars, more_gpus=()):
     prefix = tmp_path / "nginx"
     (prefix / "sbin").mkdir(parents=True)
     (prefix / "sbin" / "nginx").write_text("#!/bin/sh\n")
@@ -76,13 +77,14 @@ def write_inventory(tmp_path, port, gpu_vars):
             "jump_hosts": {"hosts": {"jump": {
                 "ansible_host": "127.0.0.1", "tengine_prefix": str(prefix),
                 "tengine_listen_port": port}}},
-            "gpu_nodes": {"hosts": {"gpu1": {"ansible_host": "127.0.0.1", **gpu_vars}}},
+            "gpu_nodes": {"hosts": {"gpu1": {"ansible_host": "127.0.0.1", **gpu_vars},
+                                    **{name: {"ansible_host": "127.0.0.1", **gpu_vars} for name in more_gpus}}},
         }}}
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
     return bindir
 
 
-def run_summary(tmp_path, bindir, *extra):
+def run_summary(tmp_path, bindir, *extra, playbook=ROOT / "playbooks" / "summary.yml", recap=None, rc=0):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_DEPRECATION_WARNINGS="false",
                ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="json",
@@ -91,17 +93,18 @@ def run_summary(tmp_path, bindir, *extra):
                SSH_CONNECTION="127.0.0.1 40000 127.0.0.1 22",
                PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "inventory.yml", str(ROOT / "playbooks" / "summary.yml"),
+        [str(BIN / "ansible-playbook"), "-i", "inventory.yml", str(playbook),
          *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    recap = {host: (int(changed), int(unreachable), int(failed))
+    assert proc.returncode == rc, proc.stdout + proc.stderr
+    found = {host: (int(changed), int(unreachable), int(failed))
              for host, changed, unreachable, failed in RECAP.findall(proc.stdout)}
-    assert recap == {"jump": (0, 0, 0), "gpu1": (0, 0, 0)}, proc.stdout
+    assert found == (recap or {"jump": (0, 0, 0), "gpu1": (0, 0, 0)}), proc.stdout
     return proc.stdout
 
 
-def summary_lines(stdout, host):
-    match = re.search(rf'^ok: \[{host}\] => (\{{.*?^\}})', stdout, re.M | re.S)
+def summary_lines(stdout, host, task="Print the summary"):
+    section = stdout[stdout.index(f"TASK [{task}]"):]
+    match = re.search(rf'^ok: \[{host}\] => (\{{.*?^\}})', section, re.M | re.S)
     assert match, stdout
     return json.loads(match.group(1))["msg"]
 
@@ -112,9 +115,13 @@ def test_summary_names_the_url_the_container_and_the_verdict(tmp_path, jupyter_p
         "jupyter_token": TOKEN, "jupyter_container_name": CONTAINER, "cuda_version": "12.2"})
     stdout = run_summary(tmp_path, bindir, *(["--check"] if check else []))
     jump = summary_lines(stdout, "jump")
-    assert f"Jupyter 2.99.0 answers at http://127.0.0.1:{jupyter_port}/" in jump
-    assert any(line.startswith(f"Tengine proxies http://127.0.0.1:{jupyter_port}/ to http://127.0.0.1:80;")
-               and "the token in the variable jupyter_token" in line for line in jump), jump
+    base = f"http://127.0.0.1:{jupyter_port}"
+    assert jump[3:] == [
+        f"Tengine publishes 1 notebook on {base}/, each under its own path, each with its own login:",
+        f"gpu1: Jupyter 2.99.0 answers at {base}/gpu1/ (Tengine -> 127.0.0.1:80); log in with the token in "
+        "gpu1's jupyter_token (not printed here)",
+        f"every other path ({base}/ included) is redirected to the same path under {base}/gpu1/ (gpu1's notebook)",
+    ], jump
     gpu = summary_lines(stdout, "gpu1")
     assert (f"notebook container {CONTAINER}: running, image quay.io/jupyter/pytorch-notebook:cuda12-2026-08-24, "
             "published on 127.0.0.1:80->8888/tcp") in gpu
@@ -139,6 +146,38 @@ def test_summary_without_tengine_docker_container_or_token(tmp_path, jupyter_por
                for line in gpu), gpu
 
 
+def test_summary_names_every_node_and_a_node_that_failed_with_its_error(tmp_path, jupyter_port):
+    """A node that failed earlier in the run: the summary goes on for the others and names it with its error
+    (recorded by the hpcdl.gpu.changes callback); the run still ends failed."""
+    bindir = write_inventory(tmp_path, jupyter_port, {"jupyter_token": TOKEN, "jupyter_container_name": CONTAINER},
+                             more_gpus=["gpu2"])
+    (tmp_path / "run.yml").write_text(f"""\
+- name: Fail on gpu2 as a stage of the flow would (gpu1 goes on)
+  hosts: gpu_nodes
+  gather_facts: false
+  tasks:
+    - name: Install the Docker packages
+      ansible.builtin.fail:
+        msg: No package matching 'docker-ce' is available
+      when: inventory_hostname == 'gpu2'
+
+- name: Summarise
+  ansible.builtin.import_playbook: {ROOT / "playbooks" / "summary.yml"}
+""")
+    stdout = run_summary(tmp_path, bindir, playbook=tmp_path / "run.yml", rc=2,
+                         recap={"jump": (0, 0, 0), "gpu1": (0, 0, 0), "gpu2": (0, 0, 1)})
+    base = f"http://127.0.0.1:{jupyter_port}"
+    jump = summary_lines(stdout, "jump")
+    assert f"gpu2: Jupyter 2.99.0 answers at {base}/gpu2/ (Tengine -> 127.0.0.1:80); log in with the token in " \
+           "gpu2's jupyter_token (not printed here) (gpu2 failed in this run: see below)" in jump, jump
+    assert any(line.startswith(f"gpu1: Jupyter 2.99.0 answers at {base}/gpu1/ ") for line in jump), jump
+    assert "ok: [gpu2]" not in stdout
+    failed = summary_lines(stdout, "jump", task="Name the hosts that failed in this run, with their errors")
+    assert failed == ["gpu2: FAILED in this run (a task failed) at Install the Docker packages: "
+                      "No package matching 'docker-ce' is available"], failed
+    assert TOKEN not in stdout
+
+
 def test_summary_says_when_the_token_is_missing(tmp_path, jupyter_port):
     bindir = write_inventory(tmp_path, jupyter_port, {"jupyter_container_name": CONTAINER})
     jump = summary_lines(run_summary(tmp_path, bindir), "jump")
@@ -158,14 +197,13 @@ COLLECTION_VARIABLES = {"hpcdl_cache_host", "hpcdl_cache_port", "hpcdl_cache_fal
 
 
 def site_roles():
-    """The roles playbooks/site.yml runs, through the playbooks it imports."""
-    roles = set()
-    for play in yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text()):
+    """The roles playbooks/site.yml runs: in its own plays and through the playbooks it imports."""
+    text = (ROOT / "playbooks" / "site.yml").read_text()
+    for play in yaml.safe_load(text):
         imported = play.get("ansible.builtin.import_playbook")
         if imported:
-            text = (ROOT / "playbooks" / imported).read_text()
-            roles.update(re.findall(r"^\s*-?\s*role:\s*hpcdl\.gpu\.(\w+)", text, re.M))
-    return roles
+            text += (ROOT / "playbooks" / imported).read_text()
+    return set(re.findall(r"^\s*-?\s*role:\s*hpcdl\.gpu\.(\w+)", text, re.M))
 
 
 def example_variables(example):

@@ -12,7 +12,10 @@ from check_play import FIRST_STEP, OS_CHECK, assert_refused, role_play, run_chec
 PLAY = role_play("tengine")
 BEFORE_PREFLIGHT = FIRST_STEP | {OS_CHECK}
 PREFLIGHT_TASKS = {
-    "Check that tengine_upstream_host names the GPU node",
+    "Check that there is something to proxy to",
+    "Check each route (a path, a backend address and a port)",
+    "Check that no two routes share a path",
+    "Check where the paths outside every route go",
     "Check the ports",
     "Check that tengine_version is a version number",
     "Check that tengine_source_sha256 is empty or a sha256",
@@ -26,6 +29,8 @@ PREFLIGHT_TASKS = {
 }
 ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
 GOOD = {"tengine_upstream_host": "192.0.2.10"}
+ROUTE1 = {"name": "gpu1", "path": "/gpu1/", "host": "10.0.0.1"}
+ROUTE2 = {"name": "gpu2", "path": "/gpu2/", "host": "10.0.0.2"}
 LEGACY_REFUSAL = "Tengine 2.1.1 (nginx 1.6 core) cannot be built with TLS or basic auth on Debian"
 
 CASES = {
@@ -39,7 +44,29 @@ CASES = {
     "legacy_with_ssl_flag": ({"tengine_version": "2.1.1", "tengine_configure_flags": ["--with-http_ssl_module"]},
                              'the flags ["--with-http_ssl_module"]'),
     "no_upstream": ({"tengine_upstream_host": ""},
-                    "tengine_upstream_host is \"\": give the GPU node's private address"),
+                    'tengine_routes is empty and tengine_upstream_host is "": give the routes'),
+    "route_path_without_slashes": ({"tengine_upstream_host": "", "tengine_routes": [ROUTE1, dict(ROUTE2, path="gpu2")]},
+                                   'tengine_routes[1] is {"name": "gpu2", "path": "gpu2", "host": "10.0.0.2"}: a route '
+                                   "needs a path that starts and ends with /"),
+    "route_path_with_a_space": ({"tengine_upstream_host": "", "tengine_routes": [dict(ROUTE1, path="/my gpu/")]},
+                                'tengine_routes[0] is {"name": "gpu1", "path": "/my gpu/", "host": "10.0.0.1"}'),
+    "route_host_that_injects": ({"tengine_upstream_host": "",
+                                 "tengine_routes": [dict(ROUTE1, host="10.0.0.1; deny all")]},
+                                '"host": "10.0.0.1; deny all"}: a route needs a path'),
+    "route_port_out_of_range": ({"tengine_upstream_host": "", "tengine_routes": [dict(ROUTE1, port=0)]},
+                                '"port": 0}: a route needs a path'),
+    "route_name_with_a_space": ({"tengine_upstream_host": "", "tengine_routes": [dict(ROUTE1, name="gpu one")]},
+                                'tengine_routes[0] is {"name": "gpu one"'),
+    "two_routes_one_path": ({"tengine_upstream_host": "", "tengine_routes": [ROUTE1, dict(ROUTE2, path="/gpu1/")]},
+                            'tengine_routes has the paths ["/gpu1/", "/gpu1/"]: each path can be served by one'),
+    "a_route_at_the_root_and_an_upstream": ({"tengine_routes": [dict(ROUTE1, path="/")]},
+                                            "and tengine_upstream_host serves / as well"),
+    "redirect_to_no_route": ({"tengine_upstream_host": "", "tengine_routes": [ROUTE1, ROUTE2],
+                              "tengine_root_redirect": "/gpu9/"},
+                             'tengine_root_redirect is "/gpu9/": give the path of one of tengine_routes '
+                             "(/gpu1/, /gpu2/)"),
+    "redirect_with_an_upstream": ({"tengine_routes": [ROUTE1], "tengine_root_redirect": "/gpu1/"},
+                                  'it cannot be given with tengine_upstream_host ("192.0.2.10")'),
     "bad_port": ({"tengine_listen_port": 70000}, "tengine_listen_port is 70000: give a TCP port from 1 to 65535"),
     "bad_sha256": ({"tengine_source_sha256": "abc123"}, 'tengine_source_sha256 is "abc123": give the 64 hex digits'),
     "not_a_tarball": ({"tengine_source_url": "https://example.invalid/tengine.zip"},
@@ -75,9 +102,31 @@ def test_legacy_without_tls_passes_the_preflight_with_the_flags_added(tmp_path):
     assert any(name not in PREFLIGHT_TASKS | BEFORE_PREFLIGHT for name in ran if not name.startswith(ARGSPEC_TASK)), ran
 
 
-def test_a_wrong_type_is_refused_by_the_argument_specs(tmp_path):
-    proc = run_play(tmp_path, {"tengine_tls_enabled": "sometimes"})
+ARGSPEC_CASES = {
+    "tls_sometimes": ({"tengine_tls_enabled": "sometimes"}, "tengine_tls_enabled"),
+    "route_without_a_host": ({"tengine_upstream_host": "", "tengine_routes": [{"name": "gpu1", "path": "/gpu1/"}]},
+                             "missing required arguments: host"),
+    "route_with_an_unknown_key": ({"tengine_upstream_host": "", "tengine_routes": [dict(ROUTE1, upstream="x")]},
+                                  "upstream"),
+    "routes_as_a_mapping": ({"tengine_upstream_host": "", "tengine_routes": {"gpu1": "/gpu1/"}}, "tengine_routes"),
+}
+
+
+@pytest.mark.parametrize(("variables", "message"), ARGSPEC_CASES.values(), ids=ARGSPEC_CASES.keys())
+def test_a_wrong_type_is_refused_by_the_argument_specs(tmp_path, variables, message):
+    proc = run_play(tmp_path, variables)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
-    assert "tengine_tls_enabled" in output
+    assert message in output
     assert task_names("tengine", proc.stdout)[-1].startswith(ARGSPEC_TASK)
+    print(next(line for line in output.splitlines() if message in line).strip()[:300])
+
+
+def test_routes_with_a_redirect_pass_the_preflight(tmp_path):
+    """The fleet's input (one route per node, the other paths to the first) goes past the preflight."""
+    proc = run_play(tmp_path, {"tengine_upstream_host": "", "tengine_routes": [ROUTE1, dict(ROUTE2, port=8080)],
+                               "tengine_root_redirect": "/gpu1/", "tengine_source_sha256": "0" * 64,
+                               "tengine_source_url": "file:///nonexistent/nginx-1.22.1.tar.gz"})
+    ran = task_names("tengine", proc.stdout)
+    assert "Check where the paths outside every route go" in ran, proc.stdout
+    assert any(name not in PREFLIGHT_TASKS | BEFORE_PREFLIGHT for name in ran if not name.startswith(ARGSPEC_TASK)), ran

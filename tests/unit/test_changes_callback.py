@@ -276,3 +276,120 @@ def test_documentation_renders():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "What changed in this run" in proc.stdout
     assert "aggregate" in proc.stdout
+
+
+class FakeVariableManager:
+    def __init__(self):
+        self.facts = {}
+
+    def set_nonpersistent_facts(self, host, facts):
+        self.facts.setdefault(host, {}).update(facts)
+
+
+class FakePlay:
+    def __init__(self, variable_manager):
+        self.variable_manager = variable_manager
+
+    def get_variable_manager(self):
+        return self.variable_manager
+
+
+def test_a_failed_or_unreachable_host_is_named_with_its_task_and_message():
+    cb, display = new_callback()
+    variables = FakeVariableManager()
+    cb.v2_playbook_on_play_start(FakePlay(variables))
+    install = FakeTask("Install the Docker packages", role="hpcdl.gpu.docker")
+    probe = FakeTask("Fetch the probe page through the tunnel", role="hpcdl.gpu.hpc_vpn")
+    stop = FakeTask("Stop with what was tried", role="hpcdl.gpu.hpc_vpn")
+    cb.v2_playbook_on_task_start(install, False)
+    cb.v2_runner_on_ok(FakeResult("gpu1", install, {"changed": True}))
+    cb.v2_runner_on_failed(FakeResult("gpu2", install, {"msg": "No package matching 'docker-ce'\n is available"}))
+    # gpu3: the block fails, its rescue stops with a better message: the last one is named
+    cb.v2_runner_on_failed(FakeResult("gpu3", probe, {"msg": "Status code was -1"}))
+    cb.v2_runner_on_failed(FakeResult("gpu3", stop, {"msg": "gpu3 has no egress through the tunnel" + " x" * 300}))
+    # gpu4: a failure that a rescue caught, then the host went on: not named
+    cb.v2_runner_on_failed(FakeResult("gpu4", probe, {"msg": "Status code was -1"}))
+    cb.v2_runner_on_unreachable(FakeResult("gpu5", install, {"msg": "Failed to connect to the host via ssh"}))
+    cb.v2_playbook_on_stats(FakeStats("gpu1", "gpu2", "gpu3", "gpu4", "gpu5", failures=["gpu2", "gpu3"], dark=["gpu5"]))
+    assert display.lines[1:4] == [
+        "gpu1: 1 task changed",
+        "  - hpcdl.gpu.docker : Install the Docker packages",
+        "gpu2: nothing changed (then a task failed)",
+    ]
+    assert display.lines[4] == ("  ! failed at hpcdl.gpu.docker : Install the Docker packages: "
+                                "No package matching 'docker-ce' is available")
+    assert display.lines[5] == "gpu3: nothing changed (then a task failed)"
+    assert display.lines[6].startswith("  ! failed at hpcdl.gpu.hpc_vpn : Stop with what was tried: gpu3 has no egress")
+    assert len(display.lines[6]) < 400 and display.lines[6].endswith("...")
+    assert display.lines[7:] == [
+        "gpu4: nothing changed",
+        "gpu5: nothing changed (then it was unreachable)",
+        "  ! unreachable at hpcdl.gpu.docker : Install the Docker packages: Failed to connect to the host via ssh",
+    ]
+    # Recorded on the hosts for playbooks/summary.yml while the run goes on.
+    assert variables.facts["gpu2"]["hpcdl_failed"] == {
+        "task": "hpcdl.gpu.docker : Install the Docker packages",
+        "msg": "No package matching 'docker-ce' is available", "unreachable": False}
+    assert variables.facts["gpu5"]["hpcdl_failed"]["unreachable"] is True
+
+
+def test_the_message_of_a_no_log_failure_is_not_shown():
+    cb, display = new_callback()
+    variables = FakeVariableManager()
+    cb.v2_playbook_on_play_start(FakePlay(variables))
+    task = FakeTask("Write the server's config", role="hpcdl.gpu.jupyter", no_log=True)
+    cb.v2_playbook_on_task_start(task, False)
+    cb.v2_runner_on_failed(FakeResult("gpu1", task, {"msg": f"could not write {SECRET}", "_ansible_no_log": True}))
+    censored = FakeTask("Use the token")
+    cb.v2_runner_on_failed(FakeResult("gpu2", censored, {
+        "censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result"}))
+    cb.v2_playbook_on_stats(FakeStats("gpu1", "gpu2", failures=["gpu1", "gpu2"]))
+    assert SECRET not in "\n".join(display.lines) + repr(variables.facts)
+    assert "  ! failed at hpcdl.gpu.jupyter : Write the server's config: its output is hidden (no_log)" in display.lines
+    assert "  ! failed at Use the token: its output is hidden (no_log)" in display.lines
+
+
+FAILING_PLAY = f"""\
+- name: Fail on one host, the other goes on
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Break on one host
+      ansible.builtin.command: /bin/false
+      changed_when: false
+      when: inventory_hostname == 'one'
+    - name: Break with a secret on no host
+      ansible.builtin.fail:
+        msg: {SECRET}
+      no_log: true
+      when: inventory_hostname == 'nobody'
+
+- name: Read what the callback recorded
+  hosts: two
+  gather_facts: false
+  tasks:
+    - name: Show the failure of the other host
+      ansible.builtin.debug:
+        msg: >-
+          recorded: {{{{ hostvars['one']['hpcdl_failed']['task'] }}}} /
+          rc={{{{ 'non-zero' in hostvars['one']['hpcdl_failed']['msg'] }}}}
+"""
+
+
+def test_playbook_run_names_the_failed_host_and_records_it(tmp_path):
+    (tmp_path / "play.yml").write_text(FAILING_PLAY)
+    (tmp_path / "hosts").write_text("one ansible_connection=local\ntwo ansible_connection=local\n")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_DEPRECATION_WARNINGS="false")
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "hosts", "play.yml",
+         "-e", f"ansible_python_interpreter={sys.executable}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "recorded: Break on one host / rc=True" in proc.stdout, proc.stdout
+    lines = block(proc.stdout, "What changed in this run")
+    assert lines[:2] == ["one: nothing changed (then a task failed)",
+                         "  ! failed at Break on one host: non-zero return code"], lines
+    assert "two: nothing changed" in lines
+    assert SECRET not in proc.stdout

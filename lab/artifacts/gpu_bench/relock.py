@@ -6,29 +6,21 @@
 PyTorch's CPU build is not on PyPI (plain `torch` there is a CUDA build of several GB, and PyPI
 takes no local versions such as `+cpu`); these machines carry one on disk, in the folder
 TORCH_WHEEL_DIR names (default /opt/wheels, where `pip download torch==2.13.0 --no-deps` finds
-`torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl`). This script resolves the top-level pin
-for the image's Python (Debian 12's python3 is 3.11.2) with `pip install --dry-run --report` in a
-throwaway venv, with that folder as the only place torch can come from and PyPI for the rest;
-then pins torch with the sha256 of the wheel in that folder, and every other release with the
-sha256 of each of its wheels on PyPI that the image can install (CPython 3.11, Linux x86_64,
-glibc), read from PyPI's simple JSON API. Wheels only. Run it on Linux x86_64 with Python 3.11.
-Needs PyPI; honours PIP_CERT for TLS.
+`torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl`). lab/artifacts/pylock.py resolves the
+top-level pin for the image's Python with that folder as the only place torch can come from and
+PyPI for the rest, then pins torch with the sha256 of the wheel in that folder and every other
+release with the sha256 of each of its wheels on PyPI that the image can install. Needs PyPI.
 """
-import hashlib
-import json
 import os
-import ssl
-import subprocess
 import sys
-import tempfile
-import urllib.request
 from pathlib import Path
 
-TOP = ["torch==2.13.0+cpu"]
-INDEX = "https://pypi.org/simple"
-IMAGE_PYTHON = "3.11.2"  # Debian 12's python3, which the image runs
-TORCH_WHEEL_DIR = Path(os.environ.get("TORCH_WHEEL_DIR", "/opt/wheels"))
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import pylock  # noqa: E402 (lab/artifacts/pylock.py, beside this folder)
+
+TOP = ["torch==2.13.0+cpu"]
+TORCH_WHEEL_DIR = Path(os.environ.get("TORCH_WHEEL_DIR", "/opt/wheels"))
 HEADER = """\
 # Hash-pinned lock for lab/artifacts/gpu_bench.sh, downloaded there with
 #   pip download --require-hashes --no-deps --only-binary :all: --find-links $TORCH_WHEEL_DIR -r requirements.txt
@@ -40,84 +32,5 @@ HEADER = """\
 """
 
 
-def cafile():
-    for path in (os.environ.get("PIP_CERT"), "/etc/ssl/certs/ca-certificates.crt"):
-        if path and Path(path).is_file():
-            return path
-    return None
-
-
-def local_wheel_hashes(name, version):
-    prefix = f"{name.replace('-', '_')}-{version}-"
-    found = sorted(p for p in TORCH_WHEEL_DIR.glob("*.whl") if p.name.startswith(prefix))
-    if not found:
-        raise SystemExit(f"no {name}=={version} wheel in {TORCH_WHEEL_DIR} (set TORCH_WHEEL_DIR)")
-    return [hashlib.sha256(p.read_bytes()).hexdigest() for p in found]
-
-
-def wheel_hashes(name, version, supported, ctx):
-    from packaging.specifiers import SpecifierSet  # noqa: PLC0415 (lives in the throwaway venv)
-    from packaging.utils import parse_wheel_filename  # noqa: PLC0415
-    from packaging.version import Version  # noqa: PLC0415
-
-    req = urllib.request.Request(f"{INDEX}/{name}/",
-                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(req, context=ctx) as resp:
-        files = json.load(resp)["files"]
-    hashes = []
-    for f in files:
-        if not f["filename"].endswith(".whl") or f.get("yanked"):
-            continue
-        _, ver, _, tags = parse_wheel_filename(f["filename"])
-        requires = f.get("requires-python") or ""
-        if ver == Version(version) and tags & supported and IMAGE_PYTHON in SpecifierSet(requires):
-            hashes.append(f["hashes"]["sha256"])
-    if not hashes:
-        raise SystemExit(f"no installable wheel of {name}=={version} on {INDEX}")
-    return sorted(hashes)
-
-
-def write_lock(pins, top):
-    """Runs inside the throwaway venv (it has `packaging`)."""
-    from packaging.tags import sys_tags  # noqa: PLC0415 (lives in the throwaway venv)
-    from packaging.utils import canonicalize_name  # noqa: PLC0415
-
-    ctx = ssl.create_default_context(cafile=cafile())
-    supported = set(sys_tags())
-    entries = []
-    for pin in pins.split():
-        name, version = pin.split("==")
-        name = canonicalize_name(name)
-        lines = [f"{name}=={version}"]
-        hashes = local_wheel_hashes(name, version) if "+" in version else wheel_hashes(name, version, supported, ctx)
-        lines += [f"--hash=sha256:{h}" for h in hashes]
-        entries.append(" \\\n    ".join(lines))
-    header = HEADER.format(python=IMAGE_PYTHON, top=" ".join(top))
-    (HERE / "requirements.txt").write_text(header + "\n".join(sorted(entries)) + "\n")
-
-
-def main():
-    top = sys.argv[1:] or TOP
-    cert = ["--cert", cafile()] if cafile() else []
-    with tempfile.TemporaryDirectory() as tmp:
-        venv = Path(tmp) / "venv"
-        report = Path(tmp) / "report.json"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        py = str(venv / "bin" / "python")
-        subprocess.run([py, "-m", "pip", "install", "-q", "packaging"], check=True)
-        # Resolve for the image's interpreter, not this one (Requires-Python, wheel tags); torch's
-        # CPU build only from the folder on disk.
-        subprocess.run([py, "-m", "pip", "install", "-q", "--isolated", "--index-url", INDEX, *cert,
-                        "--find-links", str(TORCH_WHEEL_DIR), "--dry-run", "--target", str(Path(tmp) / "target"),
-                        "--report", str(report), "--python-version", IMAGE_PYTHON, "--only-binary", ":all:", *top],
-                       check=True)
-        pins = sorted(f"{item['metadata']['name']}=={item['metadata']['version']}"
-                      for item in json.loads(report.read_text())["install"])
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); import relock; "
-                "relock.write_lock(sys.stdin.read(), sys.argv[2:])")
-        subprocess.run([py, "-c", code, str(HERE), *top], input="\n".join(pins), text=True, check=True)
-    print(f"wrote {HERE / 'requirements.txt'} ({len(pins)} releases)")
-
-
 if __name__ == "__main__":
-    main()
+    pylock.relock(HERE / "requirements.txt", sys.argv[1:] or TOP, HEADER, wheel_dir=TORCH_WHEEL_DIR)

@@ -3,26 +3,18 @@
 
     python3 lab/artifacts/jupyter/relock.py [notebook==X ipykernel==Y]
 
-Resolves the top-level pins against PyPI for the image's Python (Debian 12's python3 is 3.11.2,
-and some releases need 3.11.5+) with `pip install --dry-run --report --python-version` in a
-throwaway venv, then pins each release with the sha256 of every wheel of it on PyPI that the
-image can install (CPython 3.11, Linux x86_64 glibc), read from PyPI's simple JSON API. Wheels
-only: jupyter.sh installs with --only-binary :all:. Run it on Linux x86_64 with Python 3.11 (the
-wheel tags are this interpreter's). Needs PyPI; honours PIP_CERT for TLS.
+lab/artifacts/pylock.py does the work: it resolves the top-level pins against PyPI for the image's
+Python in a throwaway venv and pins each release with the sha256 of every wheel of it on PyPI that
+the image can install. Wheels only: jupyter.sh installs with --only-binary :all:. Needs PyPI.
 """
-import json
-import os
-import ssl
-import subprocess
 import sys
-import tempfile
-import urllib.request
 from pathlib import Path
 
-TOP = ["notebook==7.6.5", "ipykernel==7.4.0"]
-INDEX = "https://pypi.org/simple"
-IMAGE_PYTHON = "3.11.2"  # Debian 12's python3, which the image's venv runs
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import pylock  # noqa: E402 (lab/artifacts/pylock.py, beside this folder)
+
+TOP = ["notebook==7.6.5", "ipykernel==7.4.0"]
 HEADER = """\
 # Hash-pinned lock for lab/artifacts/jupyter.sh, installed there with
 #   pip install --require-hashes --no-deps --only-binary :all: -r requirements.txt
@@ -34,73 +26,5 @@ HEADER = """\
 """
 
 
-def cafile():
-    for path in (os.environ.get("PIP_CERT"), "/etc/ssl/certs/ca-certificates.crt"):
-        if path and Path(path).is_file():
-            return path
-    return None
-
-
-def wheel_hashes(name, version, supported, ctx):
-    from packaging.specifiers import SpecifierSet  # noqa: PLC0415 (lives in the throwaway venv)
-    from packaging.utils import parse_wheel_filename  # noqa: PLC0415
-    from packaging.version import Version  # noqa: PLC0415
-
-    req = urllib.request.Request(f"{INDEX}/{name}/",
-                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(req, context=ctx) as resp:
-        files = json.load(resp)["files"]
-    hashes = []
-    for f in files:
-        if not f["filename"].endswith(".whl") or f.get("yanked"):
-            continue
-        _, ver, _, tags = parse_wheel_filename(f["filename"])
-        requires = f.get("requires-python") or ""
-        if ver == Version(version) and tags & supported and IMAGE_PYTHON in SpecifierSet(requires):
-            hashes.append(f["hashes"]["sha256"])
-    if not hashes:
-        raise SystemExit(f"no installable wheel of {name}=={version} on {INDEX}")
-    return sorted(hashes)
-
-
-def write_lock(pins, top):
-    """Runs inside the throwaway venv (it has `packaging`)."""
-    from packaging.tags import sys_tags  # noqa: PLC0415 (lives in the throwaway venv)
-    from packaging.utils import canonicalize_name  # noqa: PLC0415
-
-    ctx = ssl.create_default_context(cafile=cafile())
-    supported = set(sys_tags())
-    entries = []
-    for pin in pins.split():
-        name, version = pin.split("==")
-        name = canonicalize_name(name)
-        lines = [f"{name}=={version}"]
-        lines += [f"--hash=sha256:{h}" for h in wheel_hashes(name, version, supported, ctx)]
-        entries.append(" \\\n    ".join(lines))
-    header = HEADER.format(python=IMAGE_PYTHON, top=" ".join(top))
-    (HERE / "requirements.txt").write_text(header + "\n".join(sorted(entries)) + "\n")
-
-
-def main():
-    top = sys.argv[1:] or TOP
-    cert = ["--cert", cafile()] if cafile() else []
-    with tempfile.TemporaryDirectory() as tmp:
-        venv = Path(tmp) / "venv"
-        report = Path(tmp) / "report.json"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        py = str(venv / "bin" / "python")
-        subprocess.run([py, "-m", "pip", "install", "-q", "packaging"], check=True)
-        # Resolve for the image's interpreter, not this one (Requires-Python, wheel tags).
-        subprocess.run([py, "-m", "pip", "install", "-q", "--isolated", "--index-url", INDEX, *cert,
-                        "--dry-run", "--target", str(Path(tmp) / "target"), "--report", str(report),
-                        "--python-version", IMAGE_PYTHON, "--only-binary", ":all:", *top], check=True)
-        pins = sorted(f"{item['metadata']['name']}=={item['metadata']['version']}"
-                      for item in json.loads(report.read_text())["install"])
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); import relock; "
-                "relock.write_lock(sys.stdin.read(), sys.argv[2:])")
-        subprocess.run([py, "-c", code, str(HERE), *top], input="\n".join(pins), text=True, check=True)
-    print(f"wrote {HERE / 'requirements.txt'} ({len(pins)} releases)")
-
-
 if __name__ == "__main__":
-    main()
+    pylock.relock(HERE / "requirements.txt", sys.argv[1:] or TOP, HEADER)

@@ -380,5 +380,5 @@ def test_a_wiped_node_gets_its_data_back_from_the_relay_host_with_no_upstream_by
     write = node.run(f"docker exec hpcdl-jupyter touch {NOTEBOOK_DATASETS}/written-by-the-notebook")
     assert write.rc != 0 and "Read-only file system" in write.stderr, write
     # The notebook's token (made into the lab's state folder) is in nothing this scenario printed.
-    token = (LAB_STATE / "jupyter_token").read_text().split()[0]
+    token = (LAB_STATE / "jupyter_tokens" / GPU).read_text().split()[0]
     assert token not in LOG.read_text(errors="replace")

@@ -55,17 +55,28 @@ class Execution:
 
 
 class Jupyter:
-    """A Jupyter server at http://host:port/, optionally with its token."""
+    """A Jupyter server at http://host:port<prefix> (its base_url: "/" or "/gpu2/"), optionally with its token.
 
-    def __init__(self, host, port, token=None, timeout=20):
+    Paths given to the methods are the server's own ("/api/kernels"); the prefix is put before them.
+    """
+
+    def __init__(self, host, port, token=None, timeout=20, prefix="/"):
         self.host = host
         self.port = port
         self.token = token
         self.timeout = timeout
+        self.prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
         self.base = f"http://{host}:{port}"
+        self.url = f"{self.base}{self.prefix}"
+
+    def path(self, path):
+        """The request path of one of the server's paths: under its prefix."""
+        return self.prefix.rstrip("/") + path
 
     # -- HTTP ------------------------------------------------------------------------------------
-    def request(self, method, path, body=None, auth=True, headers=None):
+    def request(self, method, path, body=None, auth=True, headers=None, *, raw=False):
+        """One request; `path` is the server's own (the prefix is added), or the whole path with raw."""
+        path = path if raw else self.path(path)
         all_headers = dict(headers or {})
         if auth and self.token:
             all_headers["Authorization"] = f"token {self.token}"
@@ -82,17 +93,18 @@ class Jupyter:
         finally:
             conn.close()
 
-    def get_following(self, path, auth=False, limit=5):
-        """GET path and follow redirects on this server; returns the last response and the chain."""
-        chain = [path]
-        resp = self.request("GET", path, auth=auth)
+    def get_following(self, path, auth=False, limit=5, *, raw=False):
+        """GET path and follow redirects on this host and port; returns the last response and the chain
+        of whole request paths."""
+        chain = [path if raw else self.path(path)]
+        resp = self.request("GET", chain[0], auth=auth, raw=True)
         while resp.status in (301, 302, 303, 307, 308) and len(chain) <= limit:
             target = urljoin(f"{self.base}{chain[-1]}", resp.headers.get("location", ""))
             parts = urlsplit(target)
             assert (parts.hostname, parts.port or 80) == (self.host, self.port), \
                 f"{chain[-1]} redirects off the server, to {target} (chain {chain})"
             chain.append(parts.path + (f"?{parts.query}" if parts.query else ""))
-            resp = self.request("GET", chain[-1], auth=auth)
+            resp = self.request("GET", chain[-1], auth=auth, raw=True)
         return resp, chain
 
     def api(self, method, path, body=None, expect=(200,)):
@@ -109,7 +121,7 @@ class Jupyter:
 
     def channels(self, kernel_id):
         """The kernel's WebSocket, opened with the token (no proxy, whatever the environment says)."""
-        url = f"ws://{self.host}:{self.port}/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}"
+        url = f"ws://{self.host}:{self.port}{self.path(f'/api/kernels/{kernel_id}/channels')}?session_id={uuid.uuid4().hex}"
         headers = [f"Authorization: token {self.token}"] if self.token else []
         return KernelChannels(websocket.create_connection(url, header=headers, timeout=self.timeout,
                                                           http_no_proxy=["*"]))

@@ -91,8 +91,8 @@ def test_each_range_boundary(first, last, chip, architecture, capability):
 
 @pytest.mark.parametrize(("first", "last", "chip", "architecture", "capability"),
                          [pytest.param(*row, id=f"{row[0]:04x}-{row[1]:04x}") for row in CHIPS])
-def test_each_range_starts_and_ends_on_an_id_pci_ids_names_for_that_chip(first, last, chip, architecture,
-                                                                         capability):
+def test_each_range_starts_and_ends_on_an_id_pci_ids_names_for_that_chip(
+        first, last, chip, architecture, capability):
     """No invented block: the ends of every range are GPUs pci.ids lists with that chip's codename,
     or touch the next range of the same chip (GH200's ids inside the GH100 block)."""
     named = {number: codename for number, codename, _line in pci_ids_gpus()}

@@ -312,5 +312,5 @@ def test_modinfo_that_names_no_nvidia_flavour(text):
 
 
 def test_modinfo_of_the_open_module(fakes):
-    expected = {"version": "580.95.05", "flavour": "open"}
-    assert cuda_probe.parse_modinfo(fakes.text("modinfo_nvidia_580.95.05_open.txt")) == expected
+    parsed = cuda_probe.parse_modinfo(fakes.text("modinfo_nvidia_580.95.05_open.txt"))
+    assert parsed == {"version": "580.95.05", "flavour": "open"}
