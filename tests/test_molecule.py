@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
 # Scenarios that `make test` (and so CI) leaves to `make test-all`, to keep CI inside its hour on two
-# cores; each one's checks without a fault also run on a lab that CI converges anyway:
+# cores, and where in CI what they check is still covered:
 #   egress_wireguard: playbooks/egress.yml alone and the WireGuard endpoint fault. Its other tests
 #     (molecule/shared/wireguard_tests.py) run in the site scenario on two nodes; egress.yml alone
 #     stays in CI through egress_bundle.
