@@ -77,13 +77,13 @@ deps: venv
 # the module's probes are tested against it with no driver loaded.
 # `make test` deselects the tests marked test_all (tests/test_molecule.py's TEST_ALL_ONLY says which
 # scenarios and why); `make test-all` runs every test. Each prints pytest's one closing line.
+TEST_SELECT := -m "not test_all"
 test: deps
 	tests/unit/fixtures/cuda_compat/fetch_userspace.sh $(CURDIR)/.cache/nvroot
-	HPCDL_NVIDIA_USERSPACE=$(CURDIR)/.cache/nvroot $(BIN)/python -m pytest tests -m "not test_all" $(PYTEST_ARGS)
+	HPCDL_NVIDIA_USERSPACE=$(CURDIR)/.cache/nvroot $(BIN)/python -m pytest tests $(TEST_SELECT) $(PYTEST_ARGS)
 
-test-all: deps
-	tests/unit/fixtures/cuda_compat/fetch_userspace.sh $(CURDIR)/.cache/nvroot
-	HPCDL_NVIDIA_USERSPACE=$(CURDIR)/.cache/nvroot $(BIN)/python -m pytest tests $(PYTEST_ARGS)
+test-all: TEST_SELECT :=
+test-all: test
 
 #   make bench  time site.yml on fresh labs of 1, 4 and 8 gpu nodes (BENCH_ARGS="--nodes 1 --mitogen")
 # Per play and role cold and rerun, against a no-op floor, the controller's CPU seconds, Tengine
