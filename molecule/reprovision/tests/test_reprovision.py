@@ -70,7 +70,8 @@ def archive_sha256():
 
 
 def token():
-    return (LAB_STATE / "jupyter_token").read_text().split()[0]
+    """gpu1's notebook token, as the flow generated it (.lab/<lab>/jupyter_tokens/<node>)."""
+    return (LAB_STATE / "jupyter_tokens" / GPU).read_text().split()[0]
 
 
 def status(url):
@@ -159,12 +160,27 @@ def test_proxy_unset_after_the_cache_keeps_the_cache_and_removes_the_stale_proxy
     # And the cache's stage after it finds nothing to change.
     rc, out = ansible_playbook("-l", GPU, playbook=PLAYBOOKS / "cache.yml")
     assert rc == 0 and re.search(rf"^{GPU}\s+: ok=\d+\s+changed=0\s", out, re.M), out[-3000:]
+    assert "directly, past the jump host's cache" not in out
+
+
+def test_a_repository_sent_past_the_cache_is_named():
+    gpu = host(GPU)
+    direct = 'Acquire::http::Proxy::deb.debian.org "DIRECT";'
+    gpu.run_test(f"printf '%s\\n' '{direct}' > /etc/apt/apt.conf.d/96lab-direct")
+    try:
+        rc, out = ansible_playbook("-l", GPU, playbook=PLAYBOOKS / "cache.yml")
+    finally:
+        gpu.run_test("rm -f /etc/apt/apt.conf.d/96lab-direct")
+    assert rc == 0, out[-3000:]
+    assert f"WARNING: apt on {GPU} fetches from deb.debian.org directly, past the jump host's cache" in out, out[-3000:]
+    assert gpu.check_output("/usr/local/libexec/hpcdl-apt-cache http://deb.debian.org/debian") == CACHE  # left as it was
 
 
 def test_a_wiped_node_comes_back_from_the_warm_cache_with_one_command():
     known_hosts = LAB_STATE / "known_hosts"
     old = subprocess.run(["ssh-keygen", "-l", "-F", GPU_IP, "-f", str(known_hosts)],
                          capture_output=True, text=True, check=True).stdout.split()[-1]
+    same_token = token()
     before = upstream()
     started = time.monotonic()
     wipe = subprocess.run([sys.executable, str(PROJECT / "lab" / "lab.py"), "wipe", "--name", LAB, GPU],
@@ -188,9 +204,10 @@ def test_a_wiped_node_comes_back_from_the_warm_cache_with_one_command():
     assert keys["new_key"] in subprocess.run(["ssh-keygen", "-l", "-F", GPU_IP, "-f", str(known_hosts)],
                                              capture_output=True, text=True, check=True).stdout
     assert moved["total"] < MB, moved
-    # Jupyter answers through Tengine again, with the same token, and asks for it.
-    url = f"http://{JUMP_IP}:8888/api/status"
-    assert status(f"{url}?token={token()}") == 200
+    # Jupyter answers through Tengine again, under the node's own path, with the same token, and asks for it.
+    url = f"http://{JUMP_IP}:8888/{GPU}/api/status"
+    assert token() == same_token
+    assert status(f"{url}?token={same_token}") == 200
     assert status(url) == 403
 
 
