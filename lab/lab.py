@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The hpcdl.gpu lab's command line: `lab/lab.py {engine,image,up,down,status,inventory}`.
+"""The hpcdl.gpu lab's command line: `lab/lab.py {engine,image,up,down,status,inventory,wipe,upstream}`.
 
 A thin entry point (Makefile, Molecule's create/destroy playbooks and the benchmark call this
 path, with any Python 3 and from any folder); the lab itself is the package beside it,

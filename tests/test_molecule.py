@@ -24,7 +24,11 @@ SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.y
 #   gpu_bench: playbooks/gpu_bench.yml (not part of site.yml) on the lab's CPU. Its preflight, report
 #     and comparison are also tested without a lab (tests/integration/test_gpu_bench_*.py, the unit
 #     tests of its report plugin); what only the scenario shows is the benchmark run in its container.
-TEST_ALL_ONLY = {"egress_wireguard", "gpu_bench"}
+#   reprovision: the jump host's cache (site.yml with hpcdl_cache_host set), a wiped node re-provisioned
+#     from it, its faults (about 15 minutes). In CI the cache's modules are tested against loopback
+#     servers (tests/unit/plugins/modules/test_cache_fetch.py, test_registry_warm.py), its role's bad
+#     input and tags without a lab; `make demo` runs with the cache on.
+TEST_ALL_ONLY = {"egress_wireguard", "gpu_bench", "reprovision"}
 LOGS = ROOT / "artifacts" / "molecule"
 TIMINGS = []  # (scenario, step, seconds), printed in the terminal summary
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)

@@ -1,6 +1,7 @@
 """The hpcdl.gpu lab: containers on this machine that play the seed's world.
 
-    internet  public network only; serves the lab's artifacts over HTTP and the egress probe page
+    internet  public network only; serves the lab's artifacts over HTTP, the egress probe page and
+              the lab's images from a registry (docker-registry, port 5000)
     jump      public + private network; sshd; the controller reaches it directly
     gpuN      private network only; sshd + systemd; reached only through jump (ProxyCommand)
 
@@ -21,6 +22,8 @@ lab-down` runs it with the system python3. One module per job:
     image       the base image: recipe hash, the host's Debian mirror, debootstrap build
     artifacts   what the internet host serves: recipes, their cache and its lock
     topology    the Lab: networks, containers, host firewall rules, up and down
+    registry    the internet host's upstream registry (docker-registry) holding the lab's images
     connection  ssh_config, known_hosts, the generated inventory, waiting for SSH
-    cli         the commands: engine, image, up, down, status, inventory
+    cli         the commands: engine, image, up, down, status, inventory, wipe (a re-rented
+                gpu node: same address, new host key), upstream (bytes that crossed to upstream)
 """

@@ -1,4 +1,4 @@
-"""The command line: engine, image, up, down, status, inventory (see `lab/lab.py --help`)."""
+"""The command line: engine, image, up, down, status, inventory, wipe, upstream (see `lab/lab.py --help`)."""
 import argparse
 import json
 import os
@@ -25,6 +25,11 @@ def parser():
     p_up.add_argument("--inventory", help="also write the generated inventory here")
     sub.add_parser("down", parents=[common], help="remove the lab: containers, networks, rules, state")
     sub.add_parser("status", parents=[common], help="print the lab's state as JSON")
+    p_wipe = sub.add_parser("wipe", parents=[common],
+                            help="replace a gpu node by a bare one (same address, new host key), as a re-rented node")
+    p_wipe.add_argument("host", help="the gpu node, for example gpu1")
+    sub.add_parser("upstream", parents=[common],
+                   help="print, as JSON, the bytes that crossed to upstream so far (internet host, jump's outside)")
     p_inv = sub.add_parser("inventory", parents=[common], help="write the generated inventory to a path")
     p_inv.add_argument("path")
     return top
@@ -53,6 +58,12 @@ def main(argv=None):
                 say("no container engine answers: nothing to take down")
         elif args.command == "status":
             print(json.dumps(lab.load_state(), indent=2))
+        elif args.command == "wipe":
+            lab.load_state()  # a lab that is not up is said before the engine is asked
+            ensure_engine()
+            print(json.dumps(lab.wipe(args.host), indent=2))
+        elif args.command == "upstream":
+            print(json.dumps(lab.upstream(), indent=2))
         elif args.command == "inventory":
             write_inventory(lab, lab.load_state(), args.path)
     except LabError as exc:

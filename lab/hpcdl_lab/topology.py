@@ -8,11 +8,20 @@ import json
 import shutil
 import time
 
-from . import connection
-from .artifacts import build_artifacts, publish
+from . import connection, registry
+from .artifacts import build_artifacts, link_or_copy, publish
 from .common import LAB_HOME, LABEL, LabError, engine, run, say
 from .engine import ensure_engine, privileged_runtime
 from .image import ensure_image
+
+# What the internet host serves, counted where it leaves it (its own OUTPUT chain): the artifacts
+# over HTTP, the upstream registry, DNS answers. The jump host's traffic with the world outside the
+# lab is counted on this machine (DOCKER-USER, see counter_rules).
+INTERNET_COUNTERS = (
+    ("http", ["-p", "tcp", "--sport", "80"]),
+    ("registry", ["-p", "tcp", "--sport", str(registry.PORT)]),
+    ("dns", ["-p", "udp", "--sport", "53"]),
+)
 
 
 class Lab:
@@ -52,15 +61,73 @@ class Lab:
             ("OUTPUT", ["-o", self.private_bridge, *comment, "-j", "DROP"]),
         ]
 
-    def add_rules(self):
-        for chain, spec in self.host_rules():
+    def counter_rules(self, jump_ip, public_bridge):
+        """Count the jump host's traffic with the world outside the lab (Debian's mirror, PyPI...):
+        what it and the gpu nodes it NATs send and receive through this machine. Rules without a
+        target: they only count. Traffic between lab hosts stays on the bridge and is not counted."""
+        comment = ["-m", "comment", "--comment", f"hpcdl-lab:{self.name}"]
+        return [
+            ("DOCKER-USER", ["-s", f"{jump_ip}/32", "-i", public_bridge, "!", "-o", public_bridge, *comment]),
+            ("DOCKER-USER", ["-d", f"{jump_ip}/32", "-o", public_bridge, "!", "-i", public_bridge, *comment]),
+        ]
+
+    def add_rules(self, rules=None):
+        for chain, spec in rules or self.host_rules():
             if run(["iptables", "-C", chain, *spec], check=False).returncode != 0:
                 run(["iptables", "-I", chain, *spec])
 
     def remove_rules(self):
-        for chain, spec in self.host_rules():
-            while run(["iptables", "-C", chain, *spec], check=False).returncode == 0:
-                run(["iptables", "-D", chain, *spec])
+        """Every host rule that carries this lab's comment, whatever made it."""
+        for chain in sorted({chain for chain, _spec in self.host_rules()} | {"DOCKER-USER"}):
+            listed = run(["iptables", "-S", chain], check=False).stdout.splitlines()
+            for line in listed:
+                if line.startswith("-A ") and f"hpcdl-lab:{self.name}" in line.replace('"', "").split():
+                    run(["sh", "-c", f"iptables -D {line[3:]}"], check=False)
+
+    def public_bridge(self):
+        """The host's bridge of the public network (Docker names it br-<network id>)."""
+        net_id = engine("network", "inspect", "--format", "{{.Id}}", self.public_net).stdout.strip()
+        return f"br-{net_id[:12]}"
+
+    def upstream(self):
+        """Bytes that crossed to upstream so far: served by the internet host (HTTP, registry, DNS),
+        and between the jump host (with the nodes it NATs) and the world outside the lab."""
+        state = self.load_state()
+        counts = {f"internet_{name}": 0 for name, _spec in INTERNET_COUNTERS}
+        listed = engine("exec", self.container("internet"), "iptables", "-S", "OUTPUT", "-v", check=False).stdout
+        for line in listed.splitlines():
+            for name, _spec in INTERNET_COUNTERS:
+                if f"lab-upstream-{name}" in line and " -c " in line:
+                    counts[f"internet_{name}"] += int(line.rsplit(" -c ", 1)[1].split()[1])
+        jump_ip = state["hosts"]["jump"]["public_ip"]
+        counts["jump_to_outside"] = counts["jump_from_outside"] = 0
+        for line in run(["iptables", "-S", "DOCKER-USER", "-v"], check=False).stdout.splitlines():
+            if f"hpcdl-lab:{self.name}" not in line.replace('"', "") or " -c " not in line:
+                continue
+            count = int(line.rsplit(" -c ", 1)[1].split()[1])
+            if f"-s {jump_ip}/32" in line:
+                counts["jump_to_outside"] += count
+            elif f"-d {jump_ip}/32" in line:
+                counts["jump_from_outside"] += count
+        counts["total"] = sum(counts.values())
+        return counts
+
+    def add_internet_counters(self):
+        name = self.container("internet")
+        for label, spec in INTERNET_COUNTERS:
+            rule = [*spec, "-m", "comment", "--comment", f"lab-upstream-{label}"]
+            if engine("exec", name, "iptables", "-C", "OUTPUT", *rule, check=False).returncode != 0:
+                engine("exec", name, "iptables", "-I", "OUTPUT", *rule)
+
+    def ensure_registry(self):
+        """The internet host's upstream registry (lab/hpcdl_lab/registry.py) runs."""
+        name = self.container("internet")
+        state = engine("exec", name, "systemctl", "is-active", "lab-registry.service", check=False).stdout.strip()
+        if state == "active":
+            return
+        unit = "/etc/systemd/system/lab-registry.service"
+        engine("exec", name, "sh", "-c", f'printf "%s" "$1" > {unit}', "sh", registry.UNIT)
+        engine("exec", name, "systemctl", "enable", "--now", "lab-registry.service")
 
     # -- networks and containers ----------------------------------------------------------------
     def ensure_networks(self):
@@ -129,6 +196,11 @@ class Lab:
         www = self.dir / "www"
         www.mkdir(parents=True, exist_ok=True)
         publish(build_artifacts(base_image), www)
+        built = registry.build_registry(www)
+        target = www / "registry"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(built, target, copy_function=link_or_copy)
         token = hashlib.sha256(f"{self.name}:{time.time()}".encode()).hexdigest()[:16]
         probe = www / "probe.html"
         if not probe.exists():
@@ -174,12 +246,47 @@ class Lab:
         for host in wanted[2:]:
             state["hosts"][host] = {"private_ip": self.address(host, self.private_net)}
             self.use_lab_dns(host, state["hosts"]["internet"]["public_ip"])
+        state["public_bridge"] = self.public_bridge()
+        self.add_rules(self.counter_rules(state["hosts"]["jump"]["public_ip"], state["public_bridge"]))
+        self.add_internet_counters()
+        self.ensure_registry()
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
         connection.write_ssh_files(self, state)
         connection.wait_ssh(self, state)
         verb = "created " + ", ".join(created) if created else "all hosts were already up"
         say(f"lab {self.name!r} is up in {time.monotonic() - started:.1f} s ({verb})")
         return state
+
+    def host_key(self, host):
+        proc = engine("exec", self.container(host), "ssh-keygen", "-l", "-f", "/etc/ssh/ssh_host_ed25519_key.pub",
+                      check=False)
+        return proc.stdout.split()[1] if proc.returncode == 0 and len(proc.stdout.split()) > 1 else "none"
+
+    def wipe(self, host):
+        """A re-rented node: a new container from the bare image, at the same address, with a new host
+        key; the controller's known_hosts keeps the old key (playbooks/reprovision.yml replaces it)."""
+        state = self.load_state()
+        info = state["hosts"].get(host)
+        if not host.startswith("gpu") or info is None:
+            gpus = ", ".join(h for h in state["hosts"] if h.startswith("gpu"))
+            raise LabError(f"{host!r} is not a gpu node of lab {self.name!r} (it has {gpus}): only gpu nodes are wiped")
+        started = time.monotonic()
+        old_key = self.host_key(host) if self.running(host) else "none"
+        engine("rm", "-f", self.container(host))
+        connection.stop_control_masters(self)
+        self.start(host, state["image"], state["runtime_args"])
+        self.wait_ready(host)
+        self.authorize(host)
+        address = self.address(host, self.private_net)
+        if address != info["private_ip"]:
+            raise LabError(f"{host} came back at {address}, not at {info['private_ip']}: another container took its "
+                           f"address; take the lab down and up again")
+        self.use_lab_dns(host, state["hosts"]["internet"]["public_ip"])
+        new_key = self.host_key(host)
+        say(f"{host} wiped in {time.monotonic() - started:.1f} s: a bare container at {address}, host key {old_key} -> "
+            f"{new_key}; {self.dir / 'known_hosts'} still holds the old one (playbooks/reprovision.yml -l {host} "
+            "replaces it)")
+        return {"host": host, "address": address, "old_key": old_key, "new_key": new_key}
 
     def down(self):
         proc = engine("ps", "-aq", "--filter", f"label={LABEL}={self.name}", check=False)

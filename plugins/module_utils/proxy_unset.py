@@ -10,6 +10,9 @@ What goes, by kind:
   shell        NAME=value, export NAME=value, declare -x NAME=value (one assignment per line)
   yum          proxy= (not _none_), and proxy_username/proxy_password/proxy_auth_method
   apt          Acquire::<scheme>::Proxy[::host] "value"; (not DIRECT or false)
+
+A value matching one of ``keep`` (the jump host's cache, which the collection sets itself) stays
+wherever it is, and is not reported either.
   wget         <name> = value (case-insensitive), use_proxy = on (not off)
   systemd_env  the proxy assignments of Environment= lines; a line left empty goes
 
@@ -40,6 +43,7 @@ ARGUMENT_SPEC = dict(
     systemd_env_files=dict(type='list', elements='str', default=[]),
     names=dict(type='list', elements='str', required=True),
     only_matching=dict(type='str', default=''),
+    keep=dict(type='list', elements='str', default=[]),
     users_rc_files=dict(type='list', elements='str', default=[]),
     uid_min=dict(type='int', default=1000),
     uid_max=dict(type='int', default=60000),
@@ -59,6 +63,7 @@ APT_LINE = re.compile(
     re.IGNORECASE)
 APT_MENTION = re.compile(r"(?i)::Proxy\b|\bProxy\s+\"")
 APT_NOT_A_PROXY = ("direct", "false", "")
+APT_VALUE = re.compile(r'"(?P<value>[^"]*)"')
 WGET_USE_PROXY = re.compile(r"(?i)^\s*use_proxy\s*=\s*(on|yes|1)\s*$")
 ENV_LINE = re.compile(r"^(?P<lead>\s*Environment\s*=\s*)(?P<rest>.*?)(?P<trail>\s*)$")
 ENV_TOKEN = re.compile(r'"[^"]*"|\'[^\']*\'|\S+')
@@ -78,9 +83,10 @@ def unquote(value):
 class Scrubber(object):
     """Decides, line by line, what goes. Pure: no file access."""
 
-    def __init__(self, names, only_matching):
+    def __init__(self, names, only_matching, keep=()):
         self.names = list(names)
         self.only = re.compile(only_matching) if only_matching else None
+        self.keep = [re.compile(pattern) for pattern in keep or ()]
         alternation = "|".join(re.escape(n) for n in self.names)
         self.shell_line = re.compile(
             r"^\s*(?:export\s+|declare\s+-x\s+)?(?P<name>%s)=%s\s*;?\s*(?:#.*)?$" % (alternation, SHELL_VALUE))
@@ -89,8 +95,15 @@ class Scrubber(object):
         self.wget_line = re.compile(
             r"(?i)^\s*(?P<name>%s)\s*=\s*(?P<value>.*?)\s*$" % "|".join(re.escape(n) for n in lower))
 
+    def kept(self, value):
+        """A value that matches one of ``keep`` (the jump host's cache, say) is never touched nor reported."""
+        value = unquote(value.strip())
+        return any(pattern.search(value) for pattern in self.keep)
+
     def wanted(self, value):
-        """A proxy value is removed when no filter is set, or when it matches the filter."""
+        """A proxy value is removed when no filter is set, or when it matches the filter, unless it is kept."""
+        if self.kept(value):
+            return False
         return self.only is None or bool(self.only.search(unquote(value.strip())))
 
     def scrub(self, kind, lines):
@@ -123,6 +136,9 @@ class Scrubber(object):
             stripped = body.lstrip()
             if stripped.startswith("#") or not self.shell_mention.search(body):
                 return False
+            match = self.shell_line.match(body)
+            if match and self.kept(match.group("value")):
+                return False
             # With a filter, a proxy the user keeps on purpose is not worth a warning.
             return self.only is None or bool(self.only.search(body))
 
@@ -152,6 +168,9 @@ class Scrubber(object):
                 return False
             match = APT_LINE.match(body)
             if match and match.group("value").strip().lower() in APT_NOT_A_PROXY:
+                return False
+            value = APT_VALUE.search(body)
+            if value and self.kept(value.group("value")):
                 return False
             return self.only is None or bool(self.only.search(body))
 
@@ -312,6 +331,10 @@ def run(params, check_mode, host):
         scrubber = Scrubber(params["names"], params.get("only_matching") or "")
     except re.error as exc:
         return {"failed": True, "msg": "only_matching is not a valid regular expression: %s" % exc}
+    try:
+        scrubber.keep = [re.compile(pattern) for pattern in params.get("keep") or []]
+    except re.error as exc:
+        return {"failed": True, "msg": "keep holds a pattern that is not a valid regular expression: %s" % exc}
     rc_files = params.get("users_rc_files") or []
     homes = find_users(int(params.get("uid_min", 1000)), int(params.get("uid_max", 60000)),
                        params.get("include_root", True)) if rc_files else []

@@ -64,6 +64,17 @@ options:
         C(proxy=) line stays.
     type: str
     default: ''
+  keep:
+    description:
+      - Python regular expressions; a value (unquoted) that matches one of them is never removed
+        and not listed in RV(kept) either, whatever O(only_matching) says - for settings the
+        collection makes itself, such as the jump host's cache
+        (V(^http://10\\.0\\.0\\.1:3142/?$)) and apt's proxy script for it.
+      - Match a cache by its address and port, so that a dead proxy on the same host (another
+        port) still goes.
+    type: list
+    elements: str
+    default: []
   shell_files:
     description:
       - Shell files (absolute paths or globs) such as C(/etc/environment), C(/etc/profile) and

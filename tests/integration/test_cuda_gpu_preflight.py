@@ -27,7 +27,7 @@ PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}_[0-9a-f]{2}_[0-9a-f]{2}\.[0-7]$")
 PLAY = role_play("cuda")
 SETTINGS = {"cuda_repo_mirror": "http://127.0.0.1:9/cuda",
             "cuda_repo_key_fingerprint": "0123456789ABCDEF0123456789ABCDEF01234567"}
-READ_ONLY = {task["name"] for name in ("gpus.yml", "preflight.yml")
+READ_ONLY = {task["name"] for name in ("gpus.yml", "cache.yml", "preflight.yml")
              for task in yaml.safe_load((ROOT / "roles" / "cuda" / "tasks" / name).read_text())}
 MOUNT = ("mount --bind \"$1/sys/bus/pci/devices\" /sys/bus/pci/devices && "
          "mount --bind \"$1/proc/driver\" /proc/driver && shift && exec \"$@\"")

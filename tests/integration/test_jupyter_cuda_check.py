@@ -19,6 +19,7 @@ BEFORE_THE_STOP = PREFLIGHT | {
     "Run the notebook container",
     "Install what community.docker needs on the node (requests)",
     "Pull the image when it is missing",
+    "Pull the image through the jump host's registry cache when it is missing",
     "Judge the image's CUDA requirement against the node's driver before starting it",
     "Say that the image's CUDA could not be judged (the image declares no CUDA version)",
     "Stop when the image's CUDA does not fit the node's driver",

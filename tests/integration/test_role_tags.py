@@ -16,8 +16,8 @@ import pytest
 import yaml
 from check_play import ARGSPEC_TASK, FIRST_STEP, role_play, run_check_play, task_names
 
-ROLES = ["cuda", "dataset", "docker", "gpu_bench", "hpc_vpn", "jump_vpn", "jupyter", "nvidia_docker", "proxy_unset",
-         "tengine", "tools"]
+ROLES = ["cuda", "dataset", "docker", "gpu_bench", "hpc_vpn", "jump_cache", "jump_vpn", "jupyter", "nvidia_docker",
+         "proxy_unset", "tengine", "tools"]
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
 SETTINGS = {
@@ -32,6 +32,8 @@ SETTINGS = {
                 "hpc_vpn_probe_url": f"{DEAD}/probe.html", "hpc_vpn_probe_retries": 1,
                 "hpc_vpn_controller_cache_dir": "{{ playbook_dir }}/vpn-cache",
                 "hpc_vpn_wireguard_install_from": "repository"},
+    "jump_cache": {"jump_cache_address": "127.0.0.1", "jump_cache_allowed_sources": ["127.0.0.0/8"],
+                   "jump_cache_registries": [{"name": "quay.io", "upstream": "http://127.0.0.1:9", "port": 5001}]},
     "jump_vpn": {"jump_vpn_public_interface": "lo"},
     "jupyter": {"jupyter_token": "hpcdl-test-token-0123456789abcdef", "jupyter_bind_address": "127.0.0.1",
                 "jupyter_runtime": "", "jupyter_image": "hpcdl-test/no-such-image:0", "jupyter_image_pull": True},

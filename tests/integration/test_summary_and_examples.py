@@ -191,6 +191,9 @@ EXAMPLES = ["aliyun_hpc", "aws_p2"]
 ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 # Variables of the inventories themselves (wiring read by group_vars), not of a role.
 OWN_VARIABLES = {"jump_private_ip", "bastion_private_ip"}
+# The collection-wide settings of the jump host's cache, read by the roles' defaults (README, "The cache").
+COLLECTION_VARIABLES = {"hpcdl_cache_host", "hpcdl_cache_port", "hpcdl_cache_fallback", "hpcdl_cache_registries",
+                        "hpcdl_cache_jump_host"}
 
 
 def site_roles():
@@ -230,7 +233,7 @@ def role_options(role):
 def test_example_sets_only_variables_the_roles_know(example):
     unknown = []
     for name, where in example_variables(example).items():
-        if name.startswith("ansible_") or name in OWN_VARIABLES:
+        if name.startswith("ansible_") or name in OWN_VARIABLES | COLLECTION_VARIABLES:
             continue
         role = next((r for r in sorted(ROLES, key=len, reverse=True) if name.startswith(r + "_")), None)
         if role is None or name not in role_options(role):
@@ -264,3 +267,10 @@ def test_example_holds_no_secret_in_plain_text(example):
     assert gpu["jupyter_token"].startswith("{{ lookup('ansible.builtin.env', ")
     for path in (ROOT / "inventories" / example).rglob("*.yml"):
         assert not re.search(r"\b[0-9a-fA-F]{40,64}\b", path.read_text()), f"{path}: a checksum or key?"
+
+
+def test_the_collection_wide_cache_settings_are_documented_and_the_examples_use_the_cache():
+    readme = (ROOT / "README.md").read_text()
+    assert [name for name in sorted(COLLECTION_VARIABLES) if f"`{name}`" not in readme] == []
+    for example in EXAMPLES:
+        assert "hpcdl_cache_host" in example_variables(example), f"inventories/{example} does not use the cache"

@@ -52,4 +52,12 @@ def test_help_lists_the_commands(tmp_path):
     proc = lab_py("--help", home=tmp_path, cwd=tmp_path)
     assert proc.returncode == 0
     assert "The hpcdl.gpu lab: containers on this machine that play the seed's world." in proc.stdout
-    assert "{engine,image,up,down,status,inventory}" in proc.stdout
+    assert "{engine,image,up,down,status,wipe,upstream,inventory}" in proc.stdout
+
+
+@pytest.mark.parametrize("command", [["wipe", "gpu1"], ["upstream"]])
+def test_wipe_and_upstream_need_a_lab_that_is_up(command, tmp_path):
+    proc = lab_py(*command, "--name", "lablab-unit", home=tmp_path / "home", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("lab: error: ")
+    assert "lablab-unit" in proc.stderr and len(proc.stderr.splitlines()) == 1

@@ -1,5 +1,8 @@
 """What a lab's name decides: its containers, networks, bridge and host firewall rules."""
+import json
+
 import pytest
+from hpcdl_lab import topology
 from hpcdl_lab.common import LabError
 from hpcdl_lab.topology import Lab
 
@@ -46,3 +49,47 @@ def test_host_rules_let_jump_route_and_keep_the_controller_out(tmp_path):
 def test_a_lab_that_is_not_up_has_no_state(tmp_path):
     with pytest.raises(LabError, match=r"lab 'lablab-x' is not up .*run `up` first"):
         Lab("lablab-x", home=tmp_path).load_state()
+
+
+def test_counter_rules_count_the_jump_host_s_traffic_with_the_outside_only(tmp_path):
+    lab = Lab("lablab-x", home=tmp_path)
+    comment = ["-m", "comment", "--comment", "hpcdl-lab:lablab-x"]
+    assert lab.counter_rules("127.0.10.3", "br-0123456789ab") == [
+        ("DOCKER-USER", ["-s", "127.0.10.3/32", "-i", "br-0123456789ab", "!", "-o", "br-0123456789ab", *comment]),
+        ("DOCKER-USER", ["-d", "127.0.10.3/32", "-o", "br-0123456789ab", "!", "-i", "br-0123456789ab", *comment]),
+    ]
+
+
+def test_down_removes_every_host_rule_with_the_lab_s_comment_and_no_other(tmp_path, monkeypatch):
+    lab = Lab("lablab-x", home=tmp_path)
+    listed = {
+        "DOCKER-USER": ['-N DOCKER-USER',
+                        '-A DOCKER-USER -s 127.0.10.3/32 -i br-1 ! -o br-1 -m comment --comment "hpcdl-lab:lablab-x"',
+                        '-A DOCKER-USER -i hlp1 -o hlp1 -m comment --comment "hpcdl-lab:lablab-x" -j ACCEPT',
+                        '-A DOCKER-USER -i hlp2 -o hlp2 -m comment --comment "hpcdl-lab:lablab-x-other" -j ACCEPT',
+                        '-A DOCKER-USER -j RETURN'],
+        "OUTPUT": ['-P OUTPUT ACCEPT', '-A OUTPUT -o hlp1 -m comment --comment hpcdl-lab:lablab-x -j DROP'],
+    }
+    ran = []
+
+    def fake_run(args, check=True, **kwargs):
+        ran.append(args)
+        out = "\n".join(listed.get(args[2], [])) if args[:2] == ["iptables", "-S"] else ""
+        return type("P", (), {"stdout": out, "returncode": 0})()
+
+    monkeypatch.setattr(topology, "run", fake_run)
+    lab.remove_rules()
+    deleted = [a[2] for a in ran if a[0] == "sh"]
+    assert deleted == [
+        'iptables -D DOCKER-USER -s 127.0.10.3/32 -i br-1 ! -o br-1 -m comment --comment "hpcdl-lab:lablab-x"',
+        'iptables -D DOCKER-USER -i hlp1 -o hlp1 -m comment --comment "hpcdl-lab:lablab-x" -j ACCEPT',
+        "iptables -D OUTPUT -o hlp1 -m comment --comment hpcdl-lab:lablab-x -j DROP",
+    ]
+
+
+def test_only_a_gpu_node_is_wiped(lab, state):
+    lab.state_file.write_text(json.dumps(state))
+    with pytest.raises(LabError, match=r"'jump' is not a gpu node of lab 'lablab-unit' \(it has gpu1, gpu2\)"):
+        lab.wipe("jump")
+    with pytest.raises(LabError, match="'gpu9' is not a gpu node"):
+        lab.wipe("gpu9")

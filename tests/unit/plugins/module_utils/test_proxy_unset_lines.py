@@ -362,3 +362,43 @@ def test_run_reads_the_users_rc_files_only_when_asked(etc, monkeypatch):
     assert result["scanned"] == [str(home / ".bashrc")]
     result = pu.run({"names": NAMES, "users_rc_files": [".bashrc"], "uid_min": 1001, "uid_max": 2000}, True, host)
     assert result["scanned"] == []
+
+
+# ---- keep: the jump host's cache, which the collection sets itself (roles/jump_cache) ----------
+
+CACHE = "http://127.0.0.9:3142/"  # the same host as the dead proxy, another port
+KEEP = [r"^http://127\.0\.0\.9:3142/?$", r"^/usr/local/libexec/hpcdl-apt-cache$"]
+
+
+def scrub_keep(kind, text, only=""):
+    new, removed, kept = pu.Scrubber(NAMES, only, KEEP).scrub(kind, text.splitlines(True))
+    return "".join(new), removed, kept
+
+
+def test_the_cache_s_apt_settings_stay_and_are_not_reported_while_the_dead_proxy_goes():
+    text = ("# Managed by Ansible\n"
+            'Acquire::http::Proxy-Auto-Detect "/usr/local/libexec/hpcdl-apt-cache";\n'
+            'Acquire::http::Proxy::127.0.0.9 "DIRECT";\n'
+            f'Acquire::http::Proxy "{CACHE}";\n'
+            f'Acquire::http::Proxy "{DEAD}";\n')
+    new, removed, kept = scrub_keep("apt", text)
+    assert removed == [f'Acquire::http::Proxy "{DEAD}";']
+    assert kept == []
+    assert new == text.replace(f'Acquire::http::Proxy "{DEAD}";\n', "")
+
+
+def test_without_keep_the_auto_detect_line_is_reported_as_a_proxy_left_behind():
+    line = 'Acquire::http::Proxy-Auto-Detect "/usr/local/libexec/hpcdl-apt-cache";'
+    assert scrub("apt", line + "\n") == (line + "\n", [], [line])
+
+
+def test_the_cache_in_yum_stays_with_its_credentials_the_dead_proxy_does_not():
+    text = f"[main]\nproxy={CACHE.rstrip('/')}\nproxy_username=u\n"
+    assert scrub_keep("yum", text) == (text, [], [])
+    assert scrub_keep("yum", f"[main]\nproxy={DEAD}\n") == ("[main]\n", [f"proxy={DEAD}"], [])
+
+
+def test_a_shell_assignment_of_the_cache_stays_silently_and_keep_wins_over_only_matching():
+    text = f"export http_proxy={CACHE}\n"
+    assert scrub_keep("shell", text) == (text, [], [])
+    assert scrub_keep("shell", text, only=r"127\.0\.0\.9") == (text, [], [])
