@@ -371,3 +371,17 @@ def gpg_keys(tmp_path_factory):
         yield keys
     finally:
         subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
+
+
+@pytest.fixture
+def run_offline(run_main, monkeypatch):
+    """run_offline(module_file, args, check_mode=False) -> Done, with no proxy in the environment: the
+    modules that download are tested against loopback servers only."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def call(module_file, args, check_mode=False):
+        if check_mode:
+            args = dict(args, _ansible_check_mode=True)
+        return run_main(module_file, args)
+    return call

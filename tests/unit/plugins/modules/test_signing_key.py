@@ -40,16 +40,9 @@ def server():
 
 
 @pytest.fixture
-def run(run_main, monkeypatch):
-    """The module's main() with these arguments (tests/unit/plugins/modules/conftest.py)."""
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-
-    def call(args, check_mode=False):
-        if check_mode:
-            args = dict(args, _ansible_check_mode=True)
-        return run_main(module_file, args)
-    return call
+def run(run_offline):
+    """The module's main() with these arguments, no proxy in the environment (tests/unit/plugins/conftest.py)."""
+    return lambda args, check_mode=False: run_offline(module_file, args, check_mode)
 
 
 @pytest.fixture
