@@ -7,14 +7,12 @@ certificate) or a page that is no key. Check mode changes nothing, and the modul
 verifies in check mode too: the play stops at the key, and no keyring appears. (The lab's
 scenarios refuse wrong keys on a real node: molecule/docker and molecule/cuda.)
 """
-import functools
-import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
 from check_play import assert_refused, role_play, run_check_play
+from loopback import FileHandler, serve, stop
 
 KEY = (Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "signing_key" / "rfc9580-a3-v6.asc").read_bytes()
 KEY_FPR = "CB186C4F0609A697E4D52DFA6C722B0C1F1E27C18A56708F6525EC27BAD9ACC9"
@@ -35,29 +33,12 @@ EL9_FACTS = {"ansible_distribution": "Rocky", "ansible_distribution_release": "B
              "module_setup": True}
 
 
-class _Mirror(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        body = FILES.get(self.path)
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def mirror():
     """The base URL of a mirror on 127.0.0.1."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Mirror)
-    threading.Thread(target=functools.partial(httpd.serve_forever, poll_interval=0.05), daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    httpd = serve(type("Mirror", (FileHandler,), {"files": FILES, "hits": []}))
+    yield httpd.url()
+    stop(httpd)
 
 
 def refusal(url, variable, pinned, holds, dest):

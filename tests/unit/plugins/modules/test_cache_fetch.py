@@ -5,31 +5,17 @@ import hashlib
 import http.server
 import os
 import socket
-import threading
 
 import pytest
 from ansible_collections.hpcdl.gpu.plugins.modules import cache_fetch as module_file
+from loopback import FileHandler, serve, stop
 
 GOOD = b"hpcdl image archive\n" * 4096
 GOOD_SHA = hashlib.sha256(GOOD).hexdigest()
 
 
-class Upstream(http.server.BaseHTTPRequestHandler):
+class Upstream(FileHandler):
     files, hits = {}, []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        self.hits.append(self.path)
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 class Cache(http.server.BaseHTTPRequestHandler):
@@ -64,12 +50,6 @@ class Cache(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return httpd
-
-
 @pytest.fixture
 def world():
     up_handler = type("U", (Upstream,), {"files": {"/images/x.tar": GOOD}, "hits": []})
@@ -84,8 +64,7 @@ def world():
         store, requests, mode = cache_handler.store, cache_handler.requests, cache_handler.mode
     yield World
     for httpd in (up, cache):
-        httpd.shutdown()
-        httpd.server_close()
+        stop(httpd)
 
 
 @pytest.fixture

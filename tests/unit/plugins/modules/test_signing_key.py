@@ -1,42 +1,19 @@
 """hpcdl.gpu.signing_key end to end: main() (the real AnsibleModule and fetch_url) downloading keys
 that gpg made for the run from an HTTP server on 127.0.0.1, writing under tmp_path."""
 import hashlib
-import http.server
-import threading
 
 import pytest
 from ansible_collections.hpcdl.gpu.plugins.modules import signing_key as module_file
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files = {}
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404, "Not Found")
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+from loopback import FileHandler, serve, stop
 
 
 @pytest.fixture
 def server():
     """server.files[path] = bytes; server.url(path). Loopback only."""
-    handler = type("Handler", (_Handler,), {"files": {}})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    httpd.files = handler.files
-    httpd.url = lambda path: f"http://127.0.0.1:{httpd.server_address[1]}{path}"
+    httpd = serve(type("Handler", (FileHandler,), {"files": {}, "hits": []}))
+    httpd.files = httpd.RequestHandlerClass.files
     yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    stop(httpd)
 
 
 @pytest.fixture
