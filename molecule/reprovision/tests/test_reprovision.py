@@ -173,7 +173,8 @@ def test_a_repository_sent_past_the_cache_is_named():
         gpu.run_test("rm -f /etc/apt/apt.conf.d/96lab-direct")
     assert rc == 0, out[-3000:]
     assert f"WARNING: apt on {GPU} fetches from deb.debian.org directly, past the jump host's cache" in out, out[-3000:]
-    assert gpu.check_output("/usr/local/libexec/hpcdl-apt-cache http://deb.debian.org/debian") == CACHE  # left as it was
+    # The cache's own settings are left as they were.
+    assert gpu.check_output("/usr/local/libexec/hpcdl-apt-cache http://deb.debian.org/debian") == CACHE
 
 
 def test_a_wiped_node_comes_back_from_the_warm_cache_with_one_command():
