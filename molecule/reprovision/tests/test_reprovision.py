@@ -262,7 +262,11 @@ def cache_disk_full():
 def test_a_full_cache_disk_is_said_and_the_node_falls_back():
     rc, result = fetch("fallback=upstream")
     assert rc == 0 and result["source"] == "upstream", result
-    assert "the transfer stopped after" in result["warnings"][0] and "df -h" in result["warnings"][0]
+    # apt-cacher-ng with a full disk either cuts the transfer short or answers 500 "Cache Error" (both seen
+    # in the lab): either way the node falls back, and the warning names the cache and where to look.
+    (warning,) = result["warnings"]
+    assert "the transfer stopped after" in warning or "HTTP Error 500" in warning, warning
+    assert CACHE in warning and "df -h /var/cache/apt-cacher-ng" in warning, warning
     rc, out = ansible_playbook("-l", "jump", "--tags", "verify", playbook=PLAYBOOKS / "cache.yml")
     assert rc == 0, out[-3000:]
     assert "the cache's disk on jump is full: /var/cache/apt-cacher-ng has 0 MB free" in out, out[-3000:]
