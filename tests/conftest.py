@@ -39,3 +39,23 @@ os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_BASE)
 # Tools of the virtual environment this pytest runs from (molecule, ansible-playbook, and the
 # pytest that Molecule's testinfra verifier calls) come first on PATH.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def _rank(item):
+    """Where a test goes in the run: the lab's scenarios first, longest first (test_molecule.py's
+    SCENARIO_SECONDS), then the static checks (ansible-test sanity takes minutes), the integration
+    tests, and the quick rest. With `make test`'s two workers, each taking the next test when it is
+    free, the long ones then overlap each other instead of ending the run on one worker alone."""
+    seconds = getattr(item.module, "SCENARIO_SECONDS", None)
+    if seconds is not None and hasattr(item, "callspec"):
+        return (0, -seconds.get(item.callspec.params.get("scenario"), 0))
+    path = item.nodeid.split("::", 1)[0]
+    if path == "tests/test_static.py":
+        return (1, 0)
+    if path.startswith("tests/integration/"):
+        return (2, 0)
+    return (3, 0)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=_rank)  # stable: within a rank, pytest's own order

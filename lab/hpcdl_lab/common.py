@@ -1,4 +1,6 @@
 """What every part of the lab shares: its paths and settings, its output, running commands."""
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -25,6 +27,20 @@ def run(args, check=True, capture=True, **kwargs):
         detail = (proc.stderr or proc.stdout or "").strip() if capture else ""
         raise LabError(f"`{' '.join(map(str, args))}` failed ({proc.returncode}): {detail}")
     return proc
+
+
+@contextlib.contextmanager
+def cache_lock():
+    """Held while the caches every lab shares (base image, artifacts, registry) are checked or built,
+    so that labs brought up at the same time (the tests' two workers) build each of them once."""
+    folder = LAB_HOME / "cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def engine(*args, check=True):

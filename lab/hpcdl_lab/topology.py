@@ -10,7 +10,7 @@ import time
 
 from . import connection, registry
 from .artifacts import build_artifacts, link_or_copy, publish
-from .common import LAB_HOME, LABEL, LabError, engine, run, say
+from .common import LAB_HOME, LABEL, LabError, cache_lock, engine, run, say
 from .engine import ensure_engine, privileged_runtime
 from .image import ensure_image
 
@@ -22,6 +22,11 @@ INTERNET_COUNTERS = (
     ("registry", ["-p", "tcp", "--sport", str(registry.PORT)]),
     ("dns", ["-p", "udp", "--sport", "53"]),
 )
+
+
+def iptables(*args, check=True):
+    """The host's iptables, waiting for its lock while another lab (or Docker) holds it."""
+    return run(["iptables", "-w", *args], check=check)
 
 
 class Lab:
@@ -73,16 +78,16 @@ class Lab:
 
     def add_rules(self, rules=None):
         for chain, spec in rules or self.host_rules():
-            if run(["iptables", "-C", chain, *spec], check=False).returncode != 0:
-                run(["iptables", "-I", chain, *spec])
+            if iptables("-C", chain, *spec, check=False).returncode != 0:
+                iptables("-I", chain, *spec)
 
     def remove_rules(self):
         """Every host rule that carries this lab's comment, whatever made it."""
         for chain in sorted({chain for chain, _spec in self.host_rules()} | {"DOCKER-USER"}):
-            listed = run(["iptables", "-S", chain], check=False).stdout.splitlines()
+            listed = iptables("-S", chain, check=False).stdout.splitlines()
             for line in listed:
                 if line.startswith("-A ") and f"hpcdl-lab:{self.name}" in line.replace('"', "").split():
-                    run(["sh", "-c", f"iptables -D {line[3:]}"], check=False)
+                    run(["sh", "-c", f"iptables -w -D {line[3:]}"], check=False)
 
     def public_bridge(self):
         """The host's bridge of the public network (Docker names it br-<network id>)."""
@@ -101,7 +106,7 @@ class Lab:
                     counts[f"internet_{name}"] += int(line.rsplit(" -c ", 1)[1].split()[1])
         jump_ip = state["hosts"]["jump"]["public_ip"]
         counts["jump_to_outside"] = counts["jump_from_outside"] = 0
-        for line in run(["iptables", "-S", "DOCKER-USER", "-v"], check=False).stdout.splitlines():
+        for line in iptables("-S", "DOCKER-USER", "-v", check=False).stdout.splitlines():
             if f"hpcdl-lab:{self.name}" not in line.replace('"', "") or " -c " not in line:
                 continue
             count = int(line.rsplit(" -c ", 1)[1].split()[1])
@@ -195,8 +200,9 @@ class Lab:
         """The internet host's document root: every built artifact and the probe page."""
         www = self.dir / "www"
         www.mkdir(parents=True, exist_ok=True)
-        publish(build_artifacts(base_image), www)
-        built = registry.build_registry(www)
+        with cache_lock():
+            publish(build_artifacts(base_image), www)
+            built = registry.build_registry(www)
         target = www / "registry"
         if target.exists():
             shutil.rmtree(target)
@@ -211,7 +217,8 @@ class Lab:
     def up(self, gpus):
         started = time.monotonic()
         ensure_engine()
-        image = ensure_image()
+        with cache_lock():
+            image = ensure_image()
         runtime_args = privileged_runtime(image)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "cp").mkdir(exist_ok=True)

@@ -74,16 +74,16 @@ def test_down_removes_every_host_rule_with_the_lab_s_comment_and_no_other(tmp_pa
 
     def fake_run(args, check=True, **kwargs):
         ran.append(args)
-        out = "\n".join(listed.get(args[2], [])) if args[:2] == ["iptables", "-S"] else ""
+        out = "\n".join(listed.get(args[3], [])) if args[:3] == ["iptables", "-w", "-S"] else ""
         return type("P", (), {"stdout": out, "returncode": 0})()
 
     monkeypatch.setattr(topology, "run", fake_run)
     lab.remove_rules()
     deleted = [a[2] for a in ran if a[0] == "sh"]
     assert deleted == [
-        'iptables -D DOCKER-USER -s 127.0.10.3/32 -i br-1 ! -o br-1 -m comment --comment "hpcdl-lab:lablab-x"',
-        'iptables -D DOCKER-USER -i hlp1 -o hlp1 -m comment --comment "hpcdl-lab:lablab-x" -j ACCEPT',
-        "iptables -D OUTPUT -o hlp1 -m comment --comment hpcdl-lab:lablab-x -j DROP",
+        'iptables -w -D DOCKER-USER -s 127.0.10.3/32 -i br-1 ! -o br-1 -m comment --comment "hpcdl-lab:lablab-x"',
+        'iptables -w -D DOCKER-USER -i hlp1 -o hlp1 -m comment --comment "hpcdl-lab:lablab-x" -j ACCEPT',
+        "iptables -w -D OUTPUT -o hlp1 -m comment --comment hpcdl-lab:lablab-x -j DROP",
     ]
 
 
