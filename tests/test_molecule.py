@@ -30,10 +30,10 @@ SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.y
 #     input and tags without a lab; `make demo` runs with the cache on.
 TEST_ALL_ONLY = {"egress_wireguard", "gpu_bench", "reprovision"}
 # Each scenario's wall time, in seconds, in the fresh-clone CI run of 2026-12-01 (one at a time),
-# reprovision's from its own run; egress_wireguard's and gpu_bench's are estimates. tests/conftest.py
+# reprovision's, gpu_bench's and egress_wireguard's from their own runs (README, Tests). tests/conftest.py
 # starts the longest first; a scenario missing here goes after the others.
 SCENARIO_SECONDS = {"site": 741, "reprovision": 660, "cuda": 423, "tengine": 385, "dataset": 315,
-                    "egress_wireguard": 300, "gpu_bench": 240, "egress_bundle": 215, "docker": 181,
+                    "egress_wireguard": 200, "gpu_bench": 176, "egress_bundle": 215, "docker": 181,
                     "proxy_unset": 108, "cuda_compat": 78, "lab": 61}
 LOGS = ROOT / "artifacts" / "molecule"
 TIMINGS = []  # (scenario, step, seconds), printed in the terminal summary
