@@ -36,7 +36,6 @@ SCENARIO_SECONDS = {"site": 741, "reprovision": 660, "cuda": 423, "tengine": 385
                     "egress_wireguard": 200, "gpu_bench": 176, "egress_bundle": 215, "docker": 181,
                     "proxy_unset": 108, "cuda_compat": 78, "lab": 61}
 LOGS = ROOT / "artifacts" / "molecule"
-TIMINGS = []  # (scenario, step, seconds), printed in the terminal summary
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -55,7 +54,6 @@ class Step:
             env=dict(os.environ, PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1"),
         )
         elapsed = time.monotonic() - started
-        TIMINGS.append((self.scenario, action, elapsed))
         output = proc.stdout + proc.stderr
         with self.log.open("a") as log:
             log.write(f"\n===== molecule {action} -s {self.scenario} ({elapsed:.1f} s, rc={proc.returncode})\n")
