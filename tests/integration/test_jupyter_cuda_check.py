@@ -6,6 +6,7 @@ that get CUDA from pip wheels do). This machine has no NVIDIA driver, so a judge
 the role with cuda_compat's sentence; an image with nothing to judge starts with a warning.
 """
 import io
+import os
 import subprocess
 import tarfile
 
@@ -13,8 +14,11 @@ import pytest
 from check_play import assert_refused, role_play, run_check_play, task_names
 from test_jupyter_bad_input import GOOD, PREFLIGHT, TOKEN
 
-DECLARED = "hpcdl-test/cuda-declared:1"
-UNDECLARED = "hpcdl-test/cuda-undeclared:1"
+# One pair of images per pytest worker: the module's tests may run on both workers at once, and the
+# first worker to finish removes its images (CI once saw the other worker's test find none).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+DECLARED = f"hpcdl-test/cuda-declared-{WORKER}:1"
+UNDECLARED = f"hpcdl-test/cuda-undeclared-{WORKER}:1"
 BEFORE_THE_STOP = PREFLIGHT | {
     "Run the notebook container",
     "Install what community.docker needs on the node (requests)",
