@@ -6,7 +6,8 @@
 # http://<internet>/cuda/..., so `cuda_repo_mirror: http://<internet>/cuda` replaces NVIDIA's
 # https://developer.download.nvidia.com/compute/cuda everywhere.
 #
-#   cuda.sh OUTDIR  ->  OUTDIR/repos/debian12/x86_64/
+#   cuda.sh OUTDIR  ->  OUTDIR/repos/debian12/x86_64/ (and the same files, hard-linked, as debian11 and
+#                       debian13: the lab's nodes of those releases, `lab.py up --os`)
 #                         cuda-toolkit-12-2_12.2.140-1_amd64.deb, cuda-toolkit-12-4_12.4.131-1_amd64.deb
 #                         nvidia-fabricmanager-580_580.82.07-1_amd64.deb, nvidia-fabricmanager-580_580.95.05-1_amd64.deb
 #                         Packages(.gz), Release, InRelease, Release.gpg (signed by the test key)
@@ -118,6 +119,12 @@ build_fabricmanager "$good" 580.95.05
 index_and_sign "$good"
 gpg --batch --armor --export "$fpr" > "$good/hpcdl-lab-cuda.pub"
 echo "$fpr" > "$good/hpcdl-lab-cuda.fpr"
+# NVIDIA publishes one repository per release (repos/debian11/, debian12/, debian13/); the lab's
+# packages fit each (they depend on nothing), so every release's path serves the same signed files.
+for other in debian11 debian13; do
+  install -d "$out/repos/$other"
+  cp -al "$good" "$out/repos/$other/x86_64"
+done
 
 # The tampered copy: the same signatures over indexes that no longer match them.
 bad="$out/tampered/repos/debian12/x86_64"

@@ -3,7 +3,8 @@
     internet  public network only; serves the lab's artifacts over HTTP, the egress probe page and
               the lab's images from a registry (docker-registry, port 5000)
     jump      public + private network; sshd; the controller reaches it directly
-    gpuN      private network only; sshd + systemd; reached only through jump (ProxyCommand)
+    gpuN      private network only; sshd + systemd; reached only through jump (ProxyCommand);
+              Debian 12 like the others, or 13 or 11 (`up --os gpu2=bullseye`)
 
 One definition of this topology (this package) serves the demo (`make demo`) and every Molecule
 scenario (their create/destroy playbooks call `lab/lab.py up`/`down` with the scenario's name).
@@ -19,7 +20,8 @@ lab-down` runs it with the system python3. One module per job:
 
     common      say, LabError, run, engine, paths and settings shared by the others
     engine      install/start the container engine; probe --privileged; the runtime wrapper
-    image       the base image: recipe hash, the host's Debian mirror, debootstrap build
+    image       the base images, one per Debian release: recipe hash, the host's Debian mirror,
+                debootstrap build
     artifacts   what the internet host serves: recipes, their cache and its lock
     topology    the Lab: networks, containers, host firewall rules, up and down
     registry    the internet host's upstream registry (docker-registry) holding the lab's images

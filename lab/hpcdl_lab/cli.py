@@ -8,8 +8,8 @@ from . import __doc__ as PACKAGE_DOC
 from .common import LabError, say
 from .connection import write_inventory
 from .engine import engine_ready, ensure_engine, privileged_runtime
-from .image import ensure_image
-from .topology import Lab
+from .image import RELEASES, ensure_image
+from .topology import Lab, node_releases
 
 
 def parser():
@@ -23,6 +23,11 @@ def parser():
     p_up = sub.add_parser("up", parents=[common], help="bring a lab up (idempotent)")
     p_up.add_argument("--gpus", type=int, default=int(os.environ.get("HPCDL_LAB_GPUS", "1")))
     p_up.add_argument("--inventory", help="also write the generated inventory here")
+    p_up.add_argument("--os", action="append", metavar="[NODE=]RELEASE",
+                      default=[os.environ["HPCDL_LAB_OS"]] if os.environ.get("HPCDL_LAB_OS") else [],
+                      help=f"a gpu node's Debian release ({', '.join(RELEASES)}; bookworm by default), "
+                           "for every gpu node (trixie) or one (gpu2=bullseye); repeat it or separate "
+                           "with commas (default: $HPCDL_LAB_OS)")
     sub.add_parser("down", parents=[common], help="remove the lab: containers, networks, rules, state")
     sub.add_parser("status", parents=[common], help="print the lab's state as JSON")
     p_wipe = sub.add_parser("wipe", parents=[common],
@@ -48,7 +53,7 @@ def main(argv=None):
         elif args.command == "up":
             if args.gpus < 1:
                 raise LabError("--gpus must be 1 or more")
-            state = lab.up(args.gpus)
+            state = lab.up(args.gpus, node_releases(args.os, args.gpus))
             if args.inventory:
                 write_inventory(lab, state, args.inventory)
         elif args.command == "down":

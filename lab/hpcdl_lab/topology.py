@@ -12,7 +12,7 @@ from . import connection, registry
 from .artifacts import build_artifacts, link_or_copy, publish
 from .common import LAB_HOME, LABEL, LabError, cache_lock, engine, run, say
 from .engine import ensure_engine, privileged_runtime
-from .image import ensure_image
+from .image import DEFAULT_RELEASE, check_release, ensure_image
 
 # What the internet host serves, counted where it leaves it (its own OUTPUT chain): the artifacts
 # over HTTP, the upstream registry, DNS answers. The jump host's traffic with the world outside the
@@ -22,6 +22,25 @@ INTERNET_COUNTERS = (
     ("registry", ["-p", "tcp", "--sport", str(registry.PORT)]),
     ("dns", ["-p", "udp", "--sport", "53"]),
 )
+
+
+def node_releases(specs, gpus):
+    """Each gpu node's Debian release from `--os` specs: RELEASE (every gpu node) or NODE=RELEASE,
+    later specs winning (`--os trixie --os gpu2=bullseye`); comma-separated lists count as several.
+    The internet and jump hosts always run the default release (the artifacts are built from it)."""
+    nodes = [f"gpu{i}" for i in range(1, gpus + 1)]
+    releases = dict.fromkeys(nodes, DEFAULT_RELEASE)
+    for spec in (part.strip() for item in specs or () for part in item.split(",")):
+        if not spec:
+            continue
+        host, _sep, release = spec.rpartition("=")
+        check_release(release)
+        if host and host not in releases:
+            raise LabError(f"--os {spec}: this lab's gpu nodes are {', '.join(nodes)} (internet and jump run "
+                           f"{DEFAULT_RELEASE})")
+        for node in [host] if host else nodes:
+            releases[node] = release
+    return releases
 
 
 def iptables(*args, check=True):
@@ -143,13 +162,16 @@ class Lab:
             engine("network", "create", "--internal", *self.labels(),
                    "-o", f"com.docker.network.bridge.name={self.private_bridge}", self.private_net)
 
-    def running(self, host):
-        proc = engine("inspect", "--format", "{{.State.Running}}", self.container(host), check=False)
-        return proc.returncode == 0 and proc.stdout.strip() == "true"
+    def running(self, host, image=None):
+        """The host's container runs (from ``image``, where one is given)."""
+        proc = engine("inspect", "--format", "{{.State.Running}} {{.Config.Image}}", self.container(host), check=False)
+        state = proc.stdout.split()
+        return proc.returncode == 0 and state[:1] == ["true"] and (image is None or state[1:] == [image])
 
     def start(self, host, image, runtime_args):
+        """Start the host from ``image`` unless it runs from it already (another release replaces it)."""
         name = self.container(host)
-        if self.running(host):
+        if self.running(host, image):
             return False
         engine("rm", "-f", name, check=False)
         networks = {"internet": [self.public_net], "jump": [self.public_net, self.private_net]}
@@ -162,7 +184,7 @@ class Lab:
         ]
         if host == "internet":
             args += ["-v", f"{self.dir / 'www'}:/srv/www:ro"]
-        engine(*args, image, "/sbin/init")
+        engine(*args, image)  # the image's CMD: its init, with the arguments its release needs
         for extra in nets[1:]:
             engine("network", "connect", extra, name)
         return True
@@ -214,11 +236,15 @@ class Lab:
         return probe.read_text().split()[-1]
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def up(self, gpus):
+    def up(self, gpus, releases=None):
+        """Bring the lab up with ``gpus`` nodes; ``releases`` maps a gpu node to its Debian release
+        (node_releases; default bookworm, like the internet and jump hosts)."""
         started = time.monotonic()
         ensure_engine()
+        releases = {f"gpu{i}": DEFAULT_RELEASE for i in range(1, gpus + 1)} | dict(releases or {})
         with cache_lock():
             image = ensure_image()
+            images = {release: ensure_image(release) for release in sorted(set(releases.values()))}
         runtime_args = privileged_runtime(image)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "cp").mkdir(exist_ok=True)
@@ -232,7 +258,8 @@ class Lab:
         stale = [h for h in self.existing_hosts() if h not in wanted]
         for host in stale:
             engine("rm", "-f", self.container(host))
-        created = [h for h in wanted if self.start(h, image, runtime_args)]
+        host_image = {h: images[releases[h]] if h in releases else image for h in wanted}
+        created = [h for h in wanted if self.start(h, host_image[h], runtime_args)]
         for host in wanted:
             self.wait_ready(host)
             self.authorize(host)
@@ -251,7 +278,8 @@ class Lab:
             },
         }
         for host in wanted[2:]:
-            state["hosts"][host] = {"private_ip": self.address(host, self.private_net)}
+            state["hosts"][host] = {"private_ip": self.address(host, self.private_net),
+                                    "release": releases[host], "image": host_image[host]}
             self.use_lab_dns(host, state["hosts"]["internet"]["public_ip"])
         state["public_bridge"] = self.public_bridge()
         self.add_rules(self.counter_rules(state["hosts"]["jump"]["public_ip"], state["public_bridge"]))
@@ -281,7 +309,7 @@ class Lab:
         old_key = self.host_key(host) if self.running(host) else "none"
         engine("rm", "-f", self.container(host))
         connection.stop_control_masters(self)
-        self.start(host, state["image"], state["runtime_args"])
+        self.start(host, info.get("image", state["image"]), state["runtime_args"])
         self.wait_ready(host)
         self.authorize(host)
         address = self.address(host, self.private_net)

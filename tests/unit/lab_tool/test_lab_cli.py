@@ -26,6 +26,8 @@ def lab_py(*args, home, cwd):
     (["inventory", "--name", "lablab-unit", "x.yml"], "lab 'lablab-unit' is not up"),
     (["up", "--name", "lablab-unit", "--gpus", "0"], "--gpus must be 1 or more"),
     (["up", "--name", "lab unit"], "lab name 'lab unit': use letters"),
+    (["up", "--name", "lablab-unit", "--gpus", "2", "--os", "gpu3=trixie"], "--os gpu3=trixie: this lab's gpu nodes"),
+    (["up", "--name", "lablab-unit", "--os", "buster"], "Debian release 'buster': the lab builds bookworm, trixie"),
 ])
 def test_refusals_are_one_line_without_a_traceback(args, error, tmp_path):
     proc = lab_py(*args, home=tmp_path / "home", cwd=tmp_path)

@@ -81,3 +81,19 @@ def test_the_environment_wins(apt, monkeypatch):
     (apt / "sources.list").write_text("deb http://127.0.0.2/debian bookworm main\n")
     monkeypatch.setenv("HPCDL_LAB_MIRROR", MIRROR)
     assert mirror(apt) == MIRROR
+
+
+def test_each_release_has_a_tag_of_its_own_and_bookworm_keeps_the_plain_digest(recipe):
+    plain = image.recipe_hash(recipe)
+    tags = {release: image.image_tag(release, recipe) for release in image.RELEASES}
+    assert tags["bookworm"] == f"hpcdl-lab-base:{plain}"  # the default's tag: what every lab host and artifact uses
+    assert tags["trixie"].startswith("hpcdl-lab-base:trixie-") and tags["bullseye"].startswith("hpcdl-lab-base:bullseye-")
+    assert len(set(tags.values())) == 3
+    assert tags["trixie"].split("-")[-1] != plain  # the release is part of the digest, not only of the name
+    (recipe / "build-rootfs.sh").write_text("#!/bin/bash\necho changed\n")
+    assert all(image.image_tag(release, recipe) != tags[release] for release in image.RELEASES)
+
+
+def test_an_unknown_release_is_refused_naming_the_ones_the_lab_builds(recipe):
+    with pytest.raises(image.LabError, match=r"Debian release 'buster': the lab builds bookworm, trixie, bullseye"):
+        image.image_tag("buster", recipe)

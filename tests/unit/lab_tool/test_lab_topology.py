@@ -93,3 +93,24 @@ def test_only_a_gpu_node_is_wiped(lab, state):
         lab.wipe("jump")
     with pytest.raises(LabError, match="'gpu9' is not a gpu node"):
         lab.wipe("gpu9")
+
+
+@pytest.mark.parametrize(("specs", "gpus", "expected"), [
+    ([], 2, {"gpu1": "bookworm", "gpu2": "bookworm"}),
+    (["trixie"], 2, {"gpu1": "trixie", "gpu2": "trixie"}),
+    (["gpu1=trixie,gpu2=bullseye"], 2, {"gpu1": "trixie", "gpu2": "bullseye"}),
+    (["trixie", "gpu2=bullseye"], 3, {"gpu1": "trixie", "gpu2": "bullseye", "gpu3": "trixie"}),  # later wins
+])
+def test_each_gpu_node_gets_the_release_asked_for(specs, gpus, expected):
+    assert topology.node_releases(specs, gpus) == expected
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("gpu3=trixie", "--os gpu3=trixie: this lab's gpu nodes are gpu1, gpu2 (internet and jump run bookworm)"),
+    ("jump=trixie", "--os jump=trixie: this lab's gpu nodes are gpu1, gpu2 (internet and jump run bookworm)"),
+    ("gpu1=jessie", "Debian release 'jessie': the lab builds bookworm, trixie, bullseye"),
+])
+def test_a_release_for_no_gpu_node_or_an_unknown_release_is_refused(spec, message):
+    with pytest.raises(LabError) as refused:
+        topology.node_releases([spec], 2)
+    assert str(refused.value) == message
