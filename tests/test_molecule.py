@@ -32,10 +32,15 @@ TEST_ALL_ONLY = {"egress_wireguard", "gpu_bench", "reprovision"}
 # Each scenario's wall time, in seconds, in the fresh-clone CI run of 2026-12-01 (one at a time),
 # reprovision's, gpu_bench's and egress_wireguard's from their own runs (README, Tests). tests/conftest.py
 # starts the longest first; a scenario missing here goes after the others.
-SCENARIO_SECONDS = {"site": 741, "reprovision": 660, "cuda": 423, "tengine": 385, "dataset": 315,
+SCENARIO_SECONDS = {"site": 741, "platforms": 700, "reprovision": 660, "cuda": 423, "tengine": 385,
+                    "dataset": 315,
                     "egress_wireguard": 200, "gpu_bench": 176, "egress_bundle": 215, "docker": 181,
                     "proxy_unset": 108, "cuda_compat": 78, "lab": 61}
 LOGS = ROOT / "artifacts" / "molecule"
+# The lines that say what stopped a run: a task's failure, an unreachable host, Ansible's own error, the
+# hpcdl.gpu.changes callback's "! failed at" per host, a verifier's failed tests. A failure quotes them
+# before the output's tail, which (with several hosts) may hold only what changed.
+FAILURE = re.compile(r"^\s*(fatal: \[|failed: \[|ERROR!|\[ERROR\]|! failed at|! unreachable at|.*UNREACHABLE!|FAILED [^-\s])")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -59,9 +64,14 @@ class Step:
             log.write(f"\n===== molecule {action} -s {self.scenario} ({elapsed:.1f} s, rc={proc.returncode})\n")
             log.write(output)
         if proc.returncode != 0:
-            tail = "\n".join(output.splitlines()[-60:])
+            lines = output.splitlines()
+            why = [line[:800] for line in lines if FAILURE.match(line)]
+            why = ([line for line in why if line.lstrip().startswith("! ")]  # the callback's, per host, first
+                   + [line for line in why if not line.lstrip().startswith("! ")])[:20]
+            tail = "\n".join(lines[-60:])
             pytest.fail(f"molecule {action} -s {self.scenario} failed (rc={proc.returncode}); "
-                        f"full log: {self.log}\n{tail}", pytrace=False)
+                        f"full log: {self.log}\nwhat failed:\n" + ("\n".join(why) or "(no failure line found)")
+                        + f"\nthe output's last lines:\n{tail}", pytrace=False)
         return output
 
 

@@ -244,10 +244,12 @@ def test_the_proxy_port_is_open_only_to_the_controller(source, target):
 
 # -- 6. the second run built nothing; the summary names every URL ----------------------------------------
 def log_sections():
-    """[(action, seconds, text)] of artifacts/molecule/site.log, in the order the steps ran."""
+    """[(action, seconds, text)] of artifacts/molecule/<scenario>.log, in the order the steps ran (this
+    file's tests also run in molecule/platforms)."""
+    scenario = LOG.stem
     assert LOG.is_file(), (f"{LOG} is missing: run the scenario through tests/test_molecule.py "
-                           "(.venv/bin/python -m pytest tests/test_molecule.py -k site), which logs each step")
-    parts = re.split(r"^===== molecule (\S+) -s site \(([0-9.]+) s, rc=-?\d+\)\n", LOG.read_text(), flags=re.M)
+                           f"(.venv/bin/python -m pytest tests/test_molecule.py -k {scenario}), which logs each step")
+    parts = re.split(rf"^===== molecule (\S+) -s {scenario} \(([0-9.]+) s, rc=-?\d+\)\n", LOG.read_text(), flags=re.M)
     return [(parts[i], float(parts[i + 1]), parts[i + 2]) for i in range(1, len(parts) - 2, 3)]
 
 
