@@ -40,7 +40,8 @@ LOGS = ROOT / "artifacts" / "molecule"
 # The lines that say what stopped a run: a task's failure, an unreachable host, Ansible's own error, the
 # hpcdl.gpu.changes callback's "! failed at" per host, a verifier's failed tests. A failure quotes them
 # before the output's tail, which (with several hosts) may hold only what changed.
-FAILURE = re.compile(r"^\s*(fatal: \[|failed: \[|ERROR!|\[ERROR\]|! failed at|! unreachable at|.*UNREACHABLE!|FAILED [^-\s])")
+FAILURE = re.compile(r"^\s*(fatal: \[|failed: \[|ERROR!|\[ERROR\]|! failed at|! unreachable at|.*UNREACHABLE!"
+                     r"|FAILED [^-\s])")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 

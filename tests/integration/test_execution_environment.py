@@ -62,5 +62,5 @@ def test_the_environment_holds_every_collection_galaxy_yml_depends_on():
     listed = yaml.safe_load((ROOT / "ee" / "requirements.yml").read_text())["collections"]
     wanted = {name: f">={low.lstrip('>=')}" for name, low in GALAXY["dependencies"].items()}
     assert {c["name"]: c["version"] for c in listed if c.get("type") != "file"} == wanted
-    assert [c["name"] for c in listed if c.get("type") == "file"] == \
-        [f"collections/hpcdl-gpu-{GALAXY['version']}.tar.gz"], "the collection's own tarball is not galaxy.yml's version"
+    own = [c["name"] for c in listed if c.get("type") == "file"]
+    assert own == [f"collections/hpcdl-gpu-{GALAXY['version']}.tar.gz"], f"not galaxy.yml's version: {own}"

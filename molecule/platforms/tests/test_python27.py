@@ -64,7 +64,8 @@ def test_docker_daemon_config_merges_and_keeps_the_users_keys_under_python_2_7(s
     assert rc == 0 and result["changed"], result
     assert result["modified_keys"] == ["max-concurrent-downloads"], result
     assert json.loads(scratch.file(path).content_string) == {"debug": True, "max-concurrent-downloads": 2}
-    again_rc, again = module("hpcdl.gpu.docker_daemon_config", {"path": path, "options": {"max-concurrent-downloads": 2}})
+    again_rc, again = module("hpcdl.gpu.docker_daemon_config",
+                             {"path": path, "options": {"max-concurrent-downloads": 2}})
     assert again_rc == 0 and not again["changed"], again
 
 

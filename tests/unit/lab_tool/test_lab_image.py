@@ -87,7 +87,8 @@ def test_each_release_has_a_tag_of_its_own_and_bookworm_keeps_the_plain_digest(r
     plain = image.recipe_hash(recipe)
     tags = {release: image.image_tag(release, recipe) for release in image.RELEASES}
     assert tags["bookworm"] == f"hpcdl-lab-base:{plain}"  # the default's tag: what every lab host and artifact uses
-    assert tags["trixie"].startswith("hpcdl-lab-base:trixie-") and tags["bullseye"].startswith("hpcdl-lab-base:bullseye-")
+    assert tags["trixie"].startswith("hpcdl-lab-base:trixie-")
+    assert tags["bullseye"].startswith("hpcdl-lab-base:bullseye-")
     assert len(set(tags.values())) == 3
     assert tags["trixie"].split("-")[-1] != plain  # the release is part of the digest, not only of the name
     (recipe / "build-rootfs.sh").write_text("#!/bin/bash\necho changed\n")
