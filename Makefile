@@ -1,7 +1,9 @@
 # hpcdl.gpu: the two commands a user needs, and the pieces they are made of.
 #   make demo   bring up the lab (containers playing the seed's world) and run playbooks/site.yml
 #   make test   lint, sanity, unit tests and the Molecule scenarios, all counted by pytest (CI runs this)
-#   make test-all   the same and what CI leaves out to stay inside its hour (tests marked test_all)
+#   make test-all   the same and what CI leaves out to stay inside its hour (tests marked test_all),
+#                   and make test-ansible-2.16
+#   make test-ansible-2.16   unit, integration, sanity tests and molecule/platforms under ansible-core 2.16
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +13,7 @@ GPUS ?= 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(VENV)/collections
 
-.PHONY: help venv mitogen deps demo lab-up lab-down lab-status test test-all bench readmes clean
+.PHONY: help venv venv-2.16 ee mitogen deps demo lab-up lab-down lab-status test test-all test-ansible-2.16 bench readmes clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -90,6 +92,62 @@ test: deps
 
 test-all: TEST_SELECT :=
 test-all: test
+test-all: test-ansible-2.16
+
+# ansible-core 2.16, the oldest controller meta/runtime.yml admits (requires_ansible >=2.16), in a
+# virtual environment of its own from requirements-ansible-2.16.txt; it needs Python 3.10 to 3.12.
+VENV_2_16 := $(VENV)-2.16
+$(VENV_2_16)/bin/.installed: requirements-ansible-2.16.txt
+	@$(PYTHON) -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' || { \
+	  echo "ansible-core 2.16 needs Python 3.10 to 3.12: PYTHON=python3.12 make ..."; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "installing python3-venv"; apt-get update -q && apt-get install -y -q python3-venv; }
+	$(PYTHON) -m venv $(VENV_2_16)
+	$(VENV_2_16)/bin/pip install -q --upgrade pip
+	$(VENV_2_16)/bin/pip install -q -r requirements-ansible-2.16.txt
+	@touch $@
+
+# ansible-test 2.16 pins other sanity requirements (pylint 3.0, mypy 1.5...) and bootstraps pip,
+# setuptools and wheel, not pip alone: a sanity venv and wheel cache of its own, as for .venv-sanity.
+SANITY_REQS_2_16 = $(VENV_2_16)/lib/python*/site-packages/ansible_test/_data/requirements/sanity.*.txt
+$(VENV_2_16)-sanity/.installed: $(VENV_2_16)/bin/.installed tests/sanity/pip-bootstrap-2.16.txt
+	$(PYTHON) -m venv $(VENV_2_16)-sanity
+	$(VENV_2_16)-sanity/bin/pip install -q --upgrade pip
+	$(VENV_2_16)-sanity/bin/pip install -q $$(grep '^ansible-core==' requirements-ansible-2.16.txt) \
+	  $$(for f in $(SANITY_REQS_2_16); do echo -r $$f; done)
+	rm -rf .cache/ansible-test-2.16 && mkdir -p .cache/ansible-test-2.16
+	$(VENV_2_16)-sanity/bin/pip download -q --no-deps --only-binary=:all: --require-hashes \
+	  -r tests/sanity/pip-bootstrap-2.16.txt -d .cache/ansible-test-2.16
+	@touch $@
+
+# This checkout as hpcdl.gpu for the 2.16 venv's ansible-playbook, as $(VENV)/collections for .venv's.
+$(VENV_2_16)/collections/ansible_collections/hpcdl/gpu: | $(VENV_2_16)/bin/.installed
+	mkdir -p $(VENV_2_16)/collections/ansible_collections/hpcdl
+	ln -sfn ../../../.. $@
+
+venv-2.16: $(VENV_2_16)/bin/.installed $(VENV_2_16)-sanity/.installed $(VENV_2_16)/collections/ansible_collections/hpcdl/gpu
+
+# What runs on the controller, under 2.16: the unit and integration tests, ansible-test sanity
+# (tests/test_static.py picks .venv-2.16-sanity when run from .venv-2.16), and one lab scenario,
+# molecule/platforms, whose Python 2.7 tests only 2.16 runs. Lint, the build and the other scenarios
+# stay on the pinned controller (`make test`). .venv's bin comes off PATH, so a tool missing from
+# .venv-2.16 fails instead of running at 2.19.
+test-ansible-2.16: deps venv-2.16
+	tests/unit/fixtures/cuda_compat/fetch_userspace.sh $(CURDIR)/.cache/nvroot
+	PATH=$(CURDIR)/$(VENV_2_16)/bin:$(subst $(CURDIR)/$(BIN):,,$(PATH)) \
+	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(VENV_2_16)/collections \
+	  HPCDL_NVIDIA_USERSPACE=$(CURDIR)/.cache/nvroot $(VENV_2_16)/bin/python -m pytest \
+	  tests/unit tests/integration tests/test_static.py::test_ansible_test_sanity \
+	  "tests/test_molecule.py::test_scenario[platforms]" \
+	  -n $(TEST_WORKERS) --dist load --maxschedchunk 1 $(PYTEST_ARGS)
+
+#   make ee     the execution environment's build context (execution-environment.yml) in context/
+# The collection built from this checkout into dist/, then `ansible-builder create`; build the image
+# from context/ where its base image can be pulled.
+ee: venv
+	rm -rf dist context
+	$(BIN)/ansible-galaxy collection build --output-path dist .
+	$(BIN)/ansible-builder create -f execution-environment.yml -c context --output-filename Containerfile
 
 #   make bench  time site.yml on fresh labs of 1, 4 and 8 gpu nodes (BENCH_ARGS="--nodes 1 --mitogen")
 # Per play and role cold and rerun, against a no-op floor, the controller's CPU seconds, Tengine
@@ -111,4 +169,4 @@ readmes: venv
 	$(BIN)/python docs/role_readmes.py
 
 clean: lab-down
-	rm -rf $(VENV) $(VENV)-sanity
+	rm -rf $(VENV) $(VENV)-sanity $(VENV)-2.16 $(VENV)-2.16-sanity dist context

@@ -2,6 +2,7 @@
 
 Each is one test so that the closing line counts them; each quotes the tool's findings on failure.
 """
+import json
 import os
 import re
 import shutil
@@ -56,8 +57,12 @@ def test_target_code_runs_on_python_27_and_36():
     assert rc == 0, out[-6000:]
 
 
-SANITY_VENV = ROOT / ".venv-sanity"
-PIP_WHEELS = ROOT / ".cache" / "ansible-test"  # filled by `make venv` from tests/sanity/pip-bootstrap.txt
+# The controller this pytest runs under picks its ansible-test: .venv (the pinned ansible-core) uses
+# .venv-sanity, .venv-2.16 (`make test-ansible-2.16`) .venv-2.16-sanity, each with its own pip bootstrap.
+_SUFFIX = BIN.parent.name[len(".venv"):] if BIN.parent.name.startswith(".venv-") else ""
+SANITY_VENV = ROOT / f".venv{_SUFFIX}-sanity"
+PIP_BOOTSTRAP = ROOT / "tests" / "sanity" / f"pip-bootstrap{_SUFFIX}.txt"
+PIP_WHEELS = ROOT / ".cache" / f"ansible-test{_SUFFIX}"  # filled by `make venv` (venv-2.16) from PIP_BOOTSTRAP
 
 
 def ansible_test_home(tmp_path):
@@ -66,25 +71,28 @@ def ansible_test_home(tmp_path):
     ansible-test keeps its sanity virtual environments and its get-pip cache under ~/.ansible/test;
     environments left there by an earlier run hid, once, that a new machine cannot bootstrap pip
     in them. So every run starts from an empty HOME holding only the pip bootstrap: the stand-in
-    tests/sanity/get_pip.py under the name ansible-test looks for, beside the hash-checked wheel.
+    tests/sanity/get_pip.py under the name ansible-test looks for, beside the hash-checked wheels
+    that PIP_BOOTSTRAP pins.
     """
-    pinned = re.search(r"^pip==(\S+)", (ROOT / "tests" / "sanity" / "pip-bootstrap.txt").read_text(), re.M).group(1)
-    wanted = subprocess.run(
+    pinned = dict(re.findall(r"^([\w.-]+)==(\S+)", PIP_BOOTSTRAP.read_text(), re.M))
+    wanted = json.loads(subprocess.run(
         [SANITY_VENV / "bin" / "python", "-c",
-         "import sys; from types import SimpleNamespace; "
+         "import json, sys; from types import SimpleNamespace; "
          "from ansible_test._internal.python_requirements import get_venv_packages; "
-         "print(get_venv_packages(SimpleNamespace(version='%d.%d' % sys.version_info[:2]))['pip'])"],
-        capture_output=True, text=True, check=True).stdout.strip()
-    assert wanted == pinned, (f"ansible-test now bootstraps pip {wanted}, tests/sanity/pip-bootstrap.txt pins "
-                              f"{pinned}: pin pip=={wanted} with its sha256 from PyPI there and run `make venv`")
-    wheels = sorted(PIP_WHEELS.glob(f"pip-{pinned}-*.whl"))
-    assert wheels, f"no pip {pinned} wheel in {PIP_WHEELS}: run `make venv`"
+         "print(json.dumps(get_venv_packages(SimpleNamespace(version='%d.%d' % sys.version_info[:2]))))"],
+        capture_output=True, text=True, check=True).stdout)
+    rel = PIP_BOOTSTRAP.relative_to(ROOT)
+    assert wanted == pinned, (f"ansible-test now bootstraps {wanted}, {rel} pins {pinned}: pin those "
+                              f"with their sha256 from PyPI there and run `make venv`")
     home = tmp_path / "home"
     cache = home / ".ansible" / "test" / "cache"
     cache.mkdir(parents=True)
-    shutil.copy2(ROOT / "tests" / "sanity" / "get_pip.py", cache / f"get_pip_{pinned.replace('.', '_')}.py")
-    shutil.copy2(wheels[-1], cache / wheels[-1].name)
-    return home, pinned
+    shutil.copy2(ROOT / "tests" / "sanity" / "get_pip.py", cache / f"get_pip_{pinned['pip'].replace('.', '_')}.py")
+    for name, version in pinned.items():
+        wheels = sorted(PIP_WHEELS.glob(f"{name}-{version}-*.whl"))
+        assert wheels, f"no {name} {version} wheel in {PIP_WHEELS}: run `make venv`"
+        shutil.copy2(wheels[-1], cache / wheels[-1].name)
+    return home, pinned["pip"]
 
 
 def test_ansible_test_sanity(tmp_path):
@@ -97,7 +105,7 @@ def test_ansible_test_sanity(tmp_path):
         shutil.copy2(ROOT / rel, dest / rel)
     home, pip_version = ansible_test_home(tmp_path)
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    # `make venv` builds .venv-sanity with ansible-test's own pinned sanity requirements.
+    # `make venv` (venv-2.16) builds SANITY_VENV with ansible-test's own pinned sanity requirements.
     proc = subprocess.run(
         [SANITY_VENV / "bin" / "ansible-test", "sanity", "--local", "--color", "no", "--python", python],
         cwd=dest, capture_output=True, text=True, timeout=1800, check=False,

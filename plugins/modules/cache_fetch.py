@@ -58,11 +58,12 @@ options:
     type: str
     default: ''
   fallback:
-    description: What to do when the cache cannot deliver the file.
+    description:
+      - What to do when the cache cannot deliver the file.
+      - V(upstream) downloads O(url) itself, with a warning naming the cache.
+      - V(fail) fails, naming the cache and what it answered.
     type: str
-    choices:
-      upstream: Download O(url) itself, with a warning naming the cache.
-      fail: Fail, naming the cache and what it answered.
+    choices: [upstream, fail]
     default: upstream
   timeout:
     description: Seconds to wait for each server's answer.

@@ -13,8 +13,12 @@ import sys
 from pathlib import Path
 
 import yaml
+from ansible.release import __version__ as ANSIBLE_CORE_VERSION
 
 BIN = Path(sys.executable).parent
+# The ansible-core of this venv, whose ansible-playbook the tests run (the pinned one, or 2.16 under
+# `make test-ansible-2.16`): some of the text a test reads differs between them.
+ANSIBLE_CORE = tuple(int(part) for part in ANSIBLE_CORE_VERSION.split(".")[:2])
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 
 
@@ -27,6 +31,21 @@ def role_play(role):
 def task_names(role, stdout):
     """The names of the role's tasks that ran, in order, from the default callback's output."""
     return re.findall(rf"^TASK \[hpcdl\.gpu\.{role} : (.+?)\] \**$", stdout, re.M)
+
+
+def shown(message):
+    """`message` as the default callback prints a failed task's message: ansible-core 2.19 as it is
+    ("[ERROR]: Task failed: Action failed: <message>"), older ones only inside the result's JSON
+    ('fatal: [localhost]: FAILED! => {..., "msg": "<message>"}'), escaped as JSON escapes it."""
+    return message if ANSIBLE_CORE >= (2, 19) else json.dumps(message, ensure_ascii=False)[1:-1]
+
+
+def type_refused(name, type_name):
+    """The start of the argument-spec validation's message for option `name` given a value of the
+    Python type `type_name` (str, list, dict): ansible-core 2.19 names the type, older ones its class
+    ("argument 'x' is of type <class 'str'>")."""
+    given = type_name if ANSIBLE_CORE >= (2, 19) else f"<class '{type_name}'>"
+    return f"argument '{name}' is of type {given}"
 
 
 def run_check_play(tmp_path, play, variables, callback="default", *, extra_env=None, args=(), prefix=()):
@@ -43,6 +62,21 @@ def run_check_play(tmp_path, play, variables, callback="default", *, extra_env=N
         [*prefix, str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", "play.yml",
          "-e", f"ansible_python_interpreter={sys.executable}", "-e", "@vars.json", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def fact_cache(tmp_path, facts, host="localhost"):
+    """Environment for run_check_play (extra_env) whose jsonfile fact cache, in tmp_path/facts, holds
+    `facts` for `host`; gathering is smart, so the play takes them instead of this machine's.
+    ansible-core 2.19 keys an entry by a schema version and wraps it ("s1_<host>", holding
+    {"__payload__": "<the facts as JSON>"}); older ones keep the facts as they are, under the host's name."""
+    cache = tmp_path / "facts"
+    cache.mkdir()
+    if ANSIBLE_CORE >= (2, 19):
+        (cache / f"s1_{host}").write_text(json.dumps({"__payload__": json.dumps(facts)}))
+    else:
+        (cache / host).write_text(json.dumps(facts))
+    return {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
+            "ANSIBLE_GATHERING": "smart"}
 
 
 ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
@@ -66,6 +100,7 @@ def assert_refused(proc, role, message, allowed=frozenset(), secret=None):
     in `allowed` (a set of task names, or a predicate on a name). `secret`, if given, appears nowhere
     in the output. Prints the line a user sees and returns the names of the tasks that ran."""
     output = proc.stdout + proc.stderr
+    message = shown(message)
     assert proc.returncode == 2, output
     assert message in output, output
     ran = task_names(role, proc.stdout)

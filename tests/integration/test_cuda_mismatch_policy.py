@@ -11,7 +11,7 @@ import re
 
 import pytest
 from ansible_collections.hpcdl.gpu.plugins.module_utils.cuda_compat import judge
-from check_play import run_check_play
+from check_play import run_check_play, shown
 
 PLAY = """\
 - name: Apply the mismatch policy to a simulated cuda_compat result
@@ -103,8 +103,8 @@ def test_fail_stops_with_the_modules_fix(tmp_path):
     assert proc.returncode == 2, output
     assert tasks["Stop with the fix (cuda_mismatch_policy fail)"] == "fatal", tasks
     result = seed_result()
-    assert result["messages"][0] in output
-    assert "Fix: " + result["remediation"] in output
+    assert shown(result["messages"][0]) in output
+    assert shown("Fix: " + result["remediation"]) in output
     assert "Reload the NVIDIA kernel modules (cuda_mismatch_policy reload)" not in tasks
     assert log == []
     print(next(line for line in output.splitlines() if '"msg"' in line and "Fix:" in line).strip())

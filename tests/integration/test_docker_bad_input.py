@@ -4,10 +4,9 @@ Runs against localhost with `-c local --check`: safe even if a check were missin
 changes nothing), and the assertion that only preflight tasks ran proves it was not. (The
 archive whose checksum fails is refused on the lab: molecule/docker's verifier.)
 """
-import json
 
 import pytest
-from check_play import ARGSPEC_TASK, assert_refused, role_play, run_check_play
+from check_play import ARGSPEC_TASK, assert_refused, fact_cache, role_play, run_check_play, type_refused
 
 PREFLIGHT = {
     "docker": {
@@ -79,7 +78,7 @@ ARGSPEC_CASES = {
         "value of docker_source must be one of: auto, distribution, docker, got: snap"),
     "daemon_options_not_a_dict": (
         "docker", {"docker_daemon_options": ["registry-mirrors"]},
-        "argument 'docker_daemon_options' is of type list"),
+        type_refused("docker_daemon_options", "list")),
 }
 
 
@@ -102,14 +101,10 @@ def test_a_wrong_choice_or_type_is_refused_by_the_argument_specs(tmp_path, role,
 def test_on_the_seeds_centos_7_the_legacy_path_is_chosen_and_needs_the_rpms_sha256(tmp_path):
     """EL 7 facts (from a fact cache: this machine is Debian) select the legacy path by default,
     and its preflight refuses to go on without the rpm's sha256."""
-    cache = tmp_path / "facts"
-    cache.mkdir()
     facts = {"ansible_distribution": "CentOS", "ansible_distribution_release": "Core",
              "ansible_distribution_version": "7.3", "ansible_distribution_major_version": "7",
              "ansible_os_family": "RedHat", "module_setup": True}
-    (cache / "s1_localhost").write_text(json.dumps({"__payload__": json.dumps(facts)}))
-    env = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
-           "ANSIBLE_GATHERING": "smart"}
+    env = fact_cache(tmp_path, facts)
     ran = assert_refused(run_play(tmp_path, "nvidia_docker", {}, env), "nvidia_docker",
                          "nvidia_docker_path is legacy: nvidia_docker_legacy_rpm_url must be a URL",
                          PREFLIGHT["nvidia_docker"])

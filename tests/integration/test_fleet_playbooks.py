@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from check_play import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -46,6 +47,7 @@ BAD = {
 def test_bad_fleet_settings_are_refused_before_any_node_is_touched(tmp_path, extra, message):
     proc, output = run_gpu_node(tmp_path, "-e", extra, "--tags", "docker")
     assert proc.returncode == 2, output
+    message = shown(message)
     assert message in output and "is how many GPU nodes converge at a time" in output, output
     assert GPU_PLAY not in output, "the gpu play started despite the bad value"
     print(next(line for line in output.splitlines() if message in line).strip()[:300])

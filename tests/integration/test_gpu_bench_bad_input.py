@@ -9,7 +9,7 @@ molecule/gpu_bench proves the good path.
 import json
 
 import pytest
-from check_play import ARGSPEC_TASK, assert_refused, role_play, run_check_play
+from check_play import ARGSPEC_TASK, assert_refused, role_play, run_check_play, type_refused
 
 BEFORE_ANYTHING_RUNS = {
     # tasks/engine.yml (read-only, tagged always)
@@ -69,7 +69,7 @@ CASES = {
 ARGSPEC_CASES = {
     "price_not_a_number": (
         {"gpu_bench_price_per_hour": "37.5 CNY"},
-        "argument 'gpu_bench_price_per_hour' is of type str and we were unable to convert to float"),
+        type_refused("gpu_bench_price_per_hour", "str") + " and we were unable to convert to float"),
     "unknown_profile": (
         {"gpu_bench_profile": "huge"}, "value of gpu_bench_profile must be one of: auto, full, small, got: huge"),
     "unknown_workload": (

@@ -6,7 +6,7 @@ checks that read Docker (the runtime, the image) use this machine's engine, whic
 starts; the lab's whole flow (molecule/site) proves the good path.
 """
 import pytest
-from check_play import ARGSPEC_TASK, assert_refused, role_play, run_check_play
+from check_play import ARGSPEC_TASK, assert_refused, role_play, run_check_play, type_refused
 
 TOKEN = "hpcdl-test-token-0123456789abcdef"
 PREFLIGHT = {
@@ -63,9 +63,9 @@ ARGSPEC_CASES = {
         {"jupyter_restart_policy": "sometimes"},
         "value of jupyter_restart_policy must be one of: no, on-failure, always, unless-stopped, got: sometimes"),
     "server_options_as_a_list": (
-        {"jupyter_server_options": ["base_url", "/x/"]}, "argument 'jupyter_server_options' is of type list"),
+        {"jupyter_server_options": ["base_url", "/x/"]}, type_refused("jupyter_server_options", "list")),
     "command_as_a_mapping": (
-        {"jupyter_command": {"jupyter": "lab"}}, "argument 'jupyter_command' is of type dict"),
+        {"jupyter_command": {"jupyter": "lab"}}, type_refused("jupyter_command", "dict")),
 }
 
 

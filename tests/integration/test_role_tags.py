@@ -8,13 +8,12 @@ closed port on loopback: a stage may stop where it would download (connection re
 machine lacks systemd, never on a name it cannot resolve. Each run must also have run a task of the
 stage the tags select.
 """
-import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from check_play import ARGSPEC_TASK, FIRST_STEP, role_play, run_check_play, task_names
+from check_play import ARGSPEC_TASK, FIRST_STEP, fact_cache, role_play, run_check_play, task_names
 
 ROLES = ["cuda", "dataset", "docker", "gpu_bench", "hpc_vpn", "jump_cache", "jump_vpn", "jupyter", "nvidia_docker",
          "proxy_unset", "tengine", "tools"]
@@ -95,18 +94,14 @@ def test_an_os_without_values_is_refused_by_the_first_step(tmp_path):
     """Arch Linux facts (from a fact cache: this machine is Debian): docker has values for the Debian
     and the RedHat families only, so its first step stops, naming them, with any tag, before a step of
     the role runs."""
-    cache = tmp_path / "facts"
-    cache.mkdir()
     facts = {"ansible_distribution": "Archlinux", "ansible_distribution_version": "rolling",
              "ansible_distribution_major_version": "rolling", "ansible_distribution_release": "rolling",
              "ansible_os_family": "Archlinux", "ansible_architecture": "x86_64", "module_setup": True}
-    (cache / "s1_localhost").write_text(json.dumps({"__payload__": json.dumps(facts)}))
-    env = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
-           "ANSIBLE_GATHERING": "smart"}
+    env = fact_cache(tmp_path, facts)
     proc = run_check_play(tmp_path, role_play("docker"), SETTINGS["docker"], extra_env=env,
                           args=["--tags", "install"])
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output
     assert ("Archlinux rolling (Archlinux family) is not supported by hpcdl.gpu.docker: it has values for "
-            "Debian, RedHat, RedHat-7 (roles/docker/vars/).") in output, output
+            "Debian, Debian-13, RedHat, RedHat-7 (roles/docker/vars/).") in output, output
     assert stage_tasks("docker", proc.stdout) == [], "a step of the role ran"

@@ -7,11 +7,10 @@ certificate) or a page that is no key. Check mode changes nothing, and the modul
 verifies in check mode too: the play stops at the key, and no keyring appears. (The lab's
 scenarios refuse wrong keys on a real node: molecule/docker and molecule/cuda.)
 """
-import json
 from pathlib import Path
 
 import pytest
-from check_play import assert_refused, role_play, run_check_play
+from check_play import assert_refused, fact_cache, role_play, run_check_play
 from loopback import FileHandler, serve, stop
 
 KEY = (Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "signing_key" / "rfc9580-a3-v6.asc").read_bytes()
@@ -48,11 +47,7 @@ def refusal(url, variable, pinned, holds, dest):
 
 
 def el9_cache(tmp_path):
-    cache = tmp_path / "facts"
-    cache.mkdir()
-    (cache / "s1_localhost").write_text(json.dumps({"__payload__": json.dumps(EL9_FACTS)}))
-    return {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
-            "ANSIBLE_GATHERING": "smart"}
+    return fact_cache(tmp_path, EL9_FACTS)
 
 
 def refused_at_the_key(tmp_path, role, variables, message, key_task, *, extra_env=None):

@@ -78,6 +78,9 @@ CASES = {
                    'tengine_allowed_sources holds "anywhere": give IPv4 addresses or CIDRs'),
     "basic_auth_user_without_password": ({"tengine_basic_auth_users": [{"name": "user", "password": ""}]},
                                          "tengine_basic_auth_users: every entry needs a name"),
+    "basic_auth_name_with_a_space": ({"tengine_basic_auth_users": [{"name": "us er",
+                                                                    "password": "S3cret-never-shown"}]},
+                                     "tengine_basic_auth_users: every entry needs a name"),
 }
 
 
