@@ -29,10 +29,11 @@ SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.y
 #     servers (tests/unit/plugins/modules/test_cache_fetch.py, test_registry_warm.py), its role's bad
 #     input and tags without a lab; `make demo` runs with the cache on.
 TEST_ALL_ONLY = {"egress_wireguard", "gpu_bench", "reprovision"}
-# Each scenario's wall time, in seconds, in the fresh-clone CI run of 2026-12-01 (one at a time),
+# Each scenario's wall time, in seconds, in the fresh-clone CI run of 2026-12-01 (one at a time; platforms
+# from the two-worker run of 2026-12-02),
 # reprovision's, gpu_bench's and egress_wireguard's from their own runs (README, Tests). tests/conftest.py
 # starts the longest first; a scenario missing here goes after the others.
-SCENARIO_SECONDS = {"site": 741, "platforms": 700, "reprovision": 660, "cuda": 423, "tengine": 385,
+SCENARIO_SECONDS = {"site": 741, "platforms": 583, "reprovision": 660, "cuda": 423, "tengine": 385,
                     "dataset": 315,
                     "egress_wireguard": 200, "gpu_bench": 176, "egress_bundle": 215, "docker": 181,
                     "proxy_unset": 108, "cuda_compat": 78, "lab": 61}
