@@ -241,7 +241,7 @@ class Lab:
         (node_releases; default bookworm, like the internet and jump hosts)."""
         started = time.monotonic()
         ensure_engine()
-        releases = {f"gpu{i}": DEFAULT_RELEASE for i in range(1, gpus + 1)} | dict(releases or {})
+        releases = releases or node_releases([], gpus)
         with cache_lock():
             image = ensure_image()
             images = {release: ensure_image(release) for release in sorted(set(releases.values()))}

@@ -1,9 +1,8 @@
 """site.yml on a fleet of two other Debian releases (molecule.yml: gpu1 Debian 13, gpu2 Debian 11), each
 node proven as the user sees it: the release it runs, egress through the bundle's tunnel, the stale proxy
 gone, Docker with the NVIDIA runtime, the CUDA stage from its release's own repository path, and its
-notebook through Tengine on jump (the site scenario's tests, imported below, under each node's path).
+notebook through Tengine on jump (the docker and site scenarios' tests, imported below, under each node's path).
 """
-import json
 import re
 import sys
 
@@ -11,8 +10,14 @@ import pytest
 from egress_checks import check_apt_through_tunnel, check_probe_through_tunnel
 from labhosts import GPUS, INTERNET_IP, PROJECT, ansible_module, host
 
-# The site scenario's checks of the notebook, the proxy, the summary and the rerun, unchanged.
-sys.path.insert(0, str(PROJECT / "molecule" / "site" / "tests"))
+# The docker scenario's checks of the engine and the NVIDIA runtime, and the site scenario's of the
+# notebook, the proxy, the summary and the rerun, unchanged.
+sys.path[:0] = [str(PROJECT / "molecule" / "docker" / "tests"), str(PROJECT / "molecule" / "site" / "tests")]
+from test_docker import (  # noqa: E402
+    test_a_container_runs_through_the_nvidia_runtime,
+    test_docker_info_lists_the_nvidia_runtime,
+    test_the_engine_runs_and_starts_at_boot,
+)
 from test_site import (  # noqa: E402
     notebook_folder,
     test_a_notebook_saved_through_the_api_is_kept_on_the_node,
@@ -31,6 +36,9 @@ from test_site import (  # noqa: E402
 
 __all__ = [
     "notebook_folder",
+    "test_a_container_runs_through_the_nvidia_runtime",
+    "test_docker_info_lists_the_nvidia_runtime",
+    "test_the_engine_runs_and_starts_at_boot",
     "test_a_notebook_saved_through_the_api_is_kept_on_the_node",
     "test_code_runs_in_a_kernel_in_the_container_on_the_node",
     "test_tengine_has_one_location_per_node_and_one_port",
@@ -65,17 +73,6 @@ def test_each_node_runs_its_release_and_ansible_sees_it(node):
 def test_egress_goes_through_the_bundles_tunnel(node):
     check_probe_through_tunnel(node, "vpn_vpn0")
     check_apt_through_tunnel(node)
-
-
-@pytest.mark.parametrize("node", GPUS)
-def test_docker_runs_containers_through_the_nvidia_runtime(node):
-    gpu = host(node)
-    assert gpu.service("docker").is_running and gpu.service("docker").is_enabled
-    runtimes = json.loads(gpu.check_output("docker info --format '{{json .Runtimes}}'"))
-    assert runtimes.get("nvidia", {}).get("path") == "nvidia-container-runtime", runtimes
-    show = "sh -c 'echo \"runtime: $NVIDIA_CONTAINER_RUNTIME\"'"
-    assert gpu.check_output(f"docker run --rm --runtime nvidia hpcdl-lab/busybox:1 {show}") == \
-        "runtime: hpcdl-lab-test 1.17.8"
 
 
 @pytest.mark.parametrize("node", GPUS)
