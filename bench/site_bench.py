@@ -20,7 +20,9 @@ first converge is cold; taken down again at the end unless --keep):
      mitogen_free); with --mitogen-cold, before that, a second fresh lab converged cold under mitogen.
 Every run also records the controller's own CPU seconds: user + sys of ansible-playbook and of the
 processes it waited for (its workers and their ssh clients; not ssh's ControlPersist masters, which
-detach), the part our code decides when the lab's containers share the machine's cores.
+detach), the part our code decides when the lab's containers share the machine's cores; and the CPU
+seconds the lab's containers used in the run (their cgroups): with both, the scaling lines say how
+busy the machine's CPUs were, i.e. whether the largest fleet's wall time was the machine's limit.
 
 Then the targets, next to the figures: changed tasks = 0 on every rerun, rerun <= 5 x the no-op,
 no Tengine compile on a rerun, the largest count's cold converge <= 1.5 x one node's (the rerun's
@@ -274,6 +276,47 @@ def lab(command, name, log, *extra):
     return round(time.monotonic() - started, 2)
 
 
+def lab_cpu_seconds(name):
+    """CPU seconds used so far by the lab's containers (hpcdl-<name>-*: jump, the gpu nodes, internet),
+    summed from their cgroups (cgroup v1 cpuacct.usage, or v2 cpu.stat), or None where unreadable."""
+    docker = shutil.which("docker")
+    if not docker:
+        return None
+    names = subprocess.run([docker, "ps", "--filter", f"name=hpcdl-{name}-", "--format", "{{.Names}}"],
+                           capture_output=True, text=True, check=False).stdout.split()
+    if not names:
+        return None
+    total = 0.0
+    for container in names:
+        pid = subprocess.run([docker, "inspect", "--format", "{{.State.Pid}}", container],
+                             capture_output=True, text=True, check=False).stdout.strip()
+        try:
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            _id, controllers, path = line.split(":", 2)
+            if "cpuacct" in controllers.split(","):
+                usage = Path(f"/sys/fs/cgroup/{controllers}{path}/cpuacct.usage")
+                if not usage.exists():
+                    usage = Path(f"/sys/fs/cgroup/cpu,cpuacct{path}/cpuacct.usage")
+                try:
+                    total += int(usage.read_text()) / 1e9
+                except (OSError, ValueError):
+                    return None
+                break
+            if controllers == "" and _id == "0":
+                try:
+                    stat = dict(row.split() for row in Path(f"/sys/fs/cgroup{path}/cpu.stat").read_text().splitlines())
+                    total += int(stat["usage_usec"]) / 1e6
+                except (OSError, ValueError, KeyError):
+                    return None
+                break
+        else:
+            return None
+    return round(total, 2)
+
+
 def other_containers(prefix):
     """Containers running on this machine that are not the benchmark's (they share its CPUs)."""
     docker = shutil.which("docker")
@@ -332,6 +375,7 @@ def print_table(result):
                    for key, _ in runs])
     row("total (ansible-playbook wall time)", [result[key]["wall_s"] for key, _ in runs])
     row("controller CPU s (user+sys)", [result[key]["cpu_s"] for key, _ in runs])
+    row("lab containers' CPU s", [result[key].get("lab_cpu_s") for key, _ in runs])
 
 
 def report_count(result):
@@ -406,6 +450,10 @@ def scaling(results, prefix=""):
         value = ratio(a["wall_s"], b["wall_s"]) if a and b and a["rc"] == 0 and b["rc"] == 0 else None
         out[key] = {"large_s": a and a["wall_s"], "small_s": b and b["wall_s"], "value": value,
                     "large_cpu_s": a and a["cpu_s"], "small_cpu_s": b and b["cpu_s"],
+                    "large_lab_cpu_s": a and a.get("lab_cpu_s"), "small_lab_cpu_s": b and b.get("lab_cpu_s"),
+                    # What the machine could give: its CPUs for the run's wall time (the nodes and the
+                    # controller share them in the lab).
+                    "large_cpu_capacity_s": a and round(a["wall_s"] * (os.cpu_count() or 1), 1),
                     "target": f"<= {TARGET_SCALING:g}" if key == "cold" else "none (shown)",
                     "verdict": verdict(value, TARGET_SCALING) if key == "cold" else "-"}
     return out
@@ -424,6 +472,12 @@ def report_scaling(scale):
         target = f"target <= {TARGET_SCALING:g}: {s['verdict']}" if key == "cold" else "(no target)"
         say(f"{label + ':':<16}{s['large_s']:8.1f} s / {s['small_s']:8.1f} s = {s['value']:.2f}   {target}   "
             f"(controller CPU {s['large_cpu_s']:.1f} s / {s['small_cpu_s']:.1f} s)")
+        if s.get("large_lab_cpu_s") is not None and s.get("small_lab_cpu_s") is not None:
+            busy = s["large_cpu_s"] + s["large_lab_cpu_s"]
+            say(f"{'':<16}the lab's containers used {s['large_lab_cpu_s']:.1f} s / {s['small_lab_cpu_s']:.1f} s "
+                "of CPU; "
+                f"with the controller, {busy:.1f} s of the {s['large_cpu_capacity_s']:.1f} s "
+                f"{os.cpu_count()} CPUs give in {s['large_s']:.1f} s ({busy / s['large_cpu_capacity_s']:.0%} busy)")
 
 
 def report_targets(results, scales):
@@ -475,12 +529,16 @@ def converge_lab(name, n, args, prefix, result, *, key_prefix="", mitogen=None):
             say(f"bench: {name}: {Path(playbook).name} ({label}), forks {forks}, log {prefix.name}-{label}.log")
             extra = args.extra_vars if playbook != NOOP else ()
             before = reprovision_stage.counters(name)
+            lab_cpu = lab_cpu_seconds(name)
             run = run_playbook(playbook, inventory, forks, prefix.with_name(f"{prefix.name}-{label}.log"), extra,
                                mitogen=run_mitogen)
+            lab_after = lab_cpu_seconds(name)
+            run["lab_cpu_s"] = round(lab_after - lab_cpu, 2) if lab_cpu is not None and lab_after is not None else None
             run["upstream"] = reprovision_stage.delta(reprovision_stage.counters(name), before)
             result[key_prefix + key] = run
-            say(f"bench: {name}: {label}: rc {run['rc']}, {run['wall_s']:.1f} s, controller CPU {run['cpu_s']:.1f} s, "
-                f"changed {run['changed']}")
+            lab_text = f", the lab's containers {run['lab_cpu_s']:.1f} s" if run["lab_cpu_s"] is not None else ""
+            say(f"bench: {name}: {label}: rc {run['rc']}, {run['wall_s']:.1f} s, controller CPU {run['cpu_s']:.1f} s"
+                f"{lab_text}, changed {run['changed']}")
             if run["rc"] != 0:
                 break
         if not key_prefix and n == 1 and args.reprovision and result.get("cold_run", {}).get("rc") == 0:

@@ -55,9 +55,10 @@ def show(value):
 
 
 def tags(role_dir):
-    """The tags of the role's steps, from tasks/main.yml."""
+    """The tags of the role's steps, from tasks/main.yml and the tasks/converge.yml it includes."""
     found = []
-    for task in yaml.safe_load((role_dir / "tasks" / "main.yml").read_text()) or []:
+    steps = [role_dir / "tasks" / name for name in ("main.yml", "converge.yml")]
+    for task in [t for path in steps if path.exists() for t in yaml.safe_load(path.read_text()) or []]:
         for tag in task.get("tags") or []:
             if tag not in found and tag not in ("always", role_dir.name):
                 found.append(tag)
@@ -90,7 +91,26 @@ def variables(role_dir):
         if isinstance(description, list):
             description = " ".join(description)
         rows.append(f"| `{name}` | {cell(kind)} | {cell(default)} | {cell(markdown(description))} |")
-    return rows
+    return rows + watched(role_dir)
+
+
+def watched(role_dir):
+    """What the role's converged skip watches between runs: __<role>_manages (and its client's) in vars/main.yml."""
+    path = role_dir / "vars" / "main.yml"
+    internal = yaml.safe_load(path.read_text()) if path.exists() else {}
+    lines = []
+    for key, what in ((f"__{role_dir.name}_manages", "the role"), (f"__{role_dir.name}_client_manages", "its client")):
+        manages = (internal or {}).get(key)
+        if not manages:
+            continue
+        if not lines:
+            lines = ["", f"Converged skip (`{role_dir.name}_converged_skip`, docs/CONTRIBUTING.md): the role runs every"
+                     " task again when one of its inputs changed or when what it manages, as `vars/main.yml` lists it"
+                     " and `hpcdl.gpu.converged` reads it, differs from its last run:", ""]
+        for kind, value in manages.items():
+            value = value.strip() if isinstance(value, str) else json.dumps(value)
+            lines.append(f"- {what}'s {kind}: `{' '.join(value.split())}`")
+    return lines
 
 
 def _roles_of(path, seen):

@@ -82,7 +82,16 @@ def fact_cache(tmp_path, facts, host="localhost"):
 ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
 # Every role opens with the same step (the internal role hpcdl.gpu.set_vars, tagged always), which
 # also stops on an OS the role has no values for: its task names, allowed before any refusal.
-FIRST_STEP = frozenset({"Gather the facts the role needs", "Load the values for this OS"})
+FIRST_STEP = frozenset({"Gather the facts the role needs", "Load the values for this OS",
+                        # then the converged check (skipped in check mode), the include of every other step,
+                        # and the package facts read once per host (docs/CONTRIBUTING.md, "Converged roles")
+                        "Ask whether the role is converged on this host",
+                        "Converge the role (every step, as something it reads or manages changed)",
+                        "Read the installed packages, once per host"
+                        " (the install steps skip what is installed already)",
+                        "Ask whether the client is converged on this node",
+                        "Point the package manager at the cache"
+                        " (every step, as something it reads or manages changed)"})
 OS_CHECK = "Check that this OS is one the role has values for"
 
 

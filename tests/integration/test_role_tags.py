@@ -65,8 +65,9 @@ def preflight_tasks(role):
 
 
 def has_install_stage(role):
-    main = yaml.safe_load((ROOT / "roles" / role / "tasks" / "main.yml").read_text())
-    return any("install" in (task.get("tags") or []) for task in main)
+    steps = [ROOT / "roles" / role / "tasks" / name for name in ("main.yml", "converge.yml")]
+    tasks = [task for path in steps if path.exists() for task in yaml.safe_load(path.read_text()) or []]
+    return any("install" in (task.get("tags") or []) for task in tasks)
 
 
 def stage_tasks(role, stdout):
