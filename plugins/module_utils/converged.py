@@ -4,7 +4,8 @@
 """Whether a role is converged on a host: nothing it reads or manages changed since its last run there.
 
 The one implementation behind hpcdl.gpu.converged (plugins/modules/converged.py; the action plugin of
-the same name computes the inputs on the controller). Standard library only; Python 2.7 and 3.6+.
+the same name computes the inputs on the controller). Standard library and ansible.module_utils.six
+only; Python 2.7 and 3.6+.
 
 A record (``<path>/<role>.json``, root only) holds, from the end of the role's last successful run on
 the host: a digest of each input (the role's files, the collection's plugins, each of its variables,
@@ -22,18 +23,11 @@ import glob
 import hashlib
 import json
 import os
-import tempfile
 
-try:
-    from ansible.module_utils.six import string_types
-except ImportError:  # pragma: no cover - outside Ansible
-    string_types = (str,)
-
-try:
-    from urllib.request import ProxyHandler, Request, build_opener
-    from urllib.error import HTTPError, URLError
-except ImportError:  # pragma: no cover - Python 2.7
-    from urllib2 import ProxyHandler, Request, build_opener, HTTPError, URLError
+from ansible.module_utils.six import string_types
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.request import ProxyHandler, Request, build_opener
+from ansible_collections.hpcdl.gpu.plugins.module_utils.jsonfile import read_json, write_json
 
 FORMAT = 1
 KINDS = ('files', 'packages', 'services', 'containers', 'images', 'iptables', 'urls')
@@ -59,7 +53,8 @@ class ConvergedError(Exception):
 
 
 def check_manages(manages):
-    """The manages argument, each kind a list of strings (urls: strings or {url, contains})."""
+    """The manages argument, each kind a list of strings (files: also {path, keys}; urls: also {url, contains,
+    status})."""
     unknown = sorted(set(manages) - set(KINDS))
     if unknown:
         raise ConvergedError('manages has %s, which is not one of %s.' % (', '.join(unknown), ', '.join(KINDS)))
@@ -69,6 +64,14 @@ def check_manages(manages):
         if not isinstance(items, list):
             raise ConvergedError('manages.%s must be a list, not %r.' % (kind, items))
         for item in items:
+            if kind == 'files' and isinstance(item, dict):
+                keys = item.get('keys')
+                if not item.get('path') or not isinstance(item['path'], string_types):
+                    raise ConvergedError('manages.files has an entry without path: %r.' % (item,))
+                if not isinstance(keys, list) or not all(isinstance(key, string_types) for key in keys):
+                    raise ConvergedError('manages.files has keys %r for %s: give a list of top-level JSON keys.'
+                                         % (keys, item['path']))
+                continue
             if kind == 'urls' and isinstance(item, dict):
                 if not item.get('url'):
                     raise ConvergedError('manages.urls has an entry without url: %r.' % (item,))
@@ -111,10 +114,10 @@ def package_states(names, run_command, pkg_mgr):
         return {}
     states = dict((name, ABSENT) for name in names)
     if pkg_mgr == 'rpm':
-        rc, out, _ = run_command(['rpm', '-q', '--qf', '%{NAME} installed %{VERSION}-%{RELEASE}\n'] + list(names))
+        rc, out, dummy = run_command(['rpm', '-q', '--qf', '%{NAME} installed %{VERSION}-%{RELEASE}\n'] + list(names))
     else:
         query = '${Package} ${db:Status-Status} ${Version}\n'
-        rc, out, _ = run_command(['dpkg-query', '-W', '-f', query] + list(names))
+        rc, out, dummy = run_command(['dpkg-query', '-W', '-f', query] + list(names))
     for line in out.splitlines():
         parts = line.split(' ', 2)
         if len(parts) == 3 and parts[0] in states and parts[1] == 'installed':
@@ -130,7 +133,7 @@ def service_states(names, run_command):
     rc, out, err = run_command(['systemctl', 'show', '--property', 'Id,LoadState,ActiveState,UnitFileState'] + units)
     if rc != 0 and not out:
         return dict((name, 'unknown: %s' % (err.strip() or 'systemctl show failed')) for name in names)
-    blocks = [block for block in out.strip().split('\n\n')]
+    blocks = out.strip().split('\n\n')
     states = {}
     for name, block in zip(names, blocks + [''] * (len(units) - len(blocks))):  # noqa: B905 (Python 2.7)
         props = dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
@@ -148,14 +151,33 @@ def container_states(names, run_command, docker):
         if not docker:
             states[name] = ABSENT
             continue
-        rc, out, _ = run_command([docker, 'inspect', '--type', 'container', '--format',
-                                  '{{.State.Running}} {{.Image}}', name])
+        rc, out, dummy = run_command([docker, 'inspect', '--type', 'container', '--format',
+                                      '{{.State.Running}} {{.Image}}', name])
         parts = out.strip().split(' ')
         if rc != 0 or len(parts) != 2:
             states[name] = ABSENT
         else:
             states[name] = '%s %s' % ('running' if parts[0] == 'true' else 'stopped', parts[1])
     return states
+
+
+def json_keys_state(path, keys):
+    """A digest of the named top-level keys of a JSON file (the keys it lacks count too), for a file other
+    roles write as well; 'absent', or 'unreadable: <why>'."""
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except ValueError:
+        return 'unreadable: not JSON'
+    except (IOError, OSError) as error:
+        if not os.path.lexists(path):
+            return ABSENT
+        return 'unreadable: %s' % (getattr(error, 'strerror', None) or error)
+    if not isinstance(data, dict):
+        return 'unreadable: not a JSON object'
+    picked = dict((key, data[key]) for key in keys if key in data)
+    text = json.dumps([sorted(keys), picked], sort_keys=True, separators=(',', ':'))
+    return 'json:' + hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
 def files_state(pattern):
@@ -177,7 +199,7 @@ def image_states(names, run_command, docker):
     for name in names:
         rc, out = 1, ''
         if docker:
-            rc, out, _ = run_command([docker, 'image', 'inspect', '--format', '{{.Id}}', name])
+            rc, out, dummy = run_command([docker, 'image', 'inspect', '--format', '{{.Id}}', name])
         states[name] = out.strip() if rc == 0 and out.strip() else ABSENT
     return states
 
@@ -246,8 +268,11 @@ def current_state(manages, run_command, bins=None, opener=None):
     bins = bins or {}
     pkg_mgr, docker, iptables_save = bins.get('pkg_mgr') or 'dpkg', bins.get('docker'), bins.get('iptables_save')
     state = {}
-    for path in manages.get('files', []):
-        state['file:' + path] = files_state(path)
+    for entry in manages.get('files', []):
+        if isinstance(entry, dict):
+            state['file:' + entry['path']] = json_keys_state(entry['path'], entry['keys'])
+        else:
+            state['file:' + entry] = files_state(entry)
     for name, value in package_states(manages.get('packages', []), run_command, pkg_mgr).items():
         state['package:' + name] = value
     for name, value in service_states(manages.get('services', []), run_command).items():
@@ -340,7 +365,7 @@ def snapshot(path, run_command, bins=None, opener=None):
 
 
 def _short(value):
-    return value[:19] if value.startswith(('sha256:', 'folder:', 'files:')) or ' rules:' in value else value
+    return value[:19] if value.startswith(('sha256:', 'folder:', 'files:', 'json:')) or ' rules:' in value else value
 
 
 def record_path(path, role):
@@ -351,29 +376,12 @@ def record_path(path, role):
 
 def read_record(path):
     """The record, or None when it is missing or unreadable (the role then runs, and writes it again)."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json(path)
 
 
 def write_record(path, record):
     """Replace the record atomically; the folder and the file are root's only (0700, 0600)."""
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        os.makedirs(folder, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=folder)
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            json.dump(record, handle, sort_keys=True, indent=1)
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_json(path, record, mode=0o600, folder_mode=0o700)
 
 
 def forget(path):

@@ -30,7 +30,6 @@ __metaclass__ = type
 
 import errno
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -38,6 +37,8 @@ import stat
 import tarfile
 import time
 import zipfile
+
+from ansible_collections.hpcdl.gpu.plugins.module_utils.jsonfile import makedirs, read_json, write_json
 
 RECORD_SUFFIX = '.hpcdl.json'
 CHUNK = 1 << 20
@@ -96,35 +97,6 @@ def remove(path):
         shutil.rmtree(path)
         return True
     return False
-
-
-def makedirs(path, mode=0o755):
-    if not os.path.isdir(path):
-        try:
-            os.makedirs(path, mode)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
-
-
-def read_json(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def write_json(path, data, mode=0o644):
-    """Write atomically (a temporary file beside it, then a rename)."""
-    makedirs(os.path.dirname(path))
-    tmp = '%s.%d.tmp' % (path, os.getpid())
-    with open(tmp, 'w') as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write('\n')
-    os.chmod(tmp, mode)
-    os.rename(tmp, path)
 
 
 def mbps(size, seconds):

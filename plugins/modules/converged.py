@@ -25,12 +25,12 @@ description:
     installed version, from one C(dpkg-query) or C(rpm) call; services: active and enabled state,
     one C(systemctl show); containers: running or not, and the image; images: their id; iptables: the
     live rules with each comment tag; URLs: the answer, every proxy off)."
-  - A URL is also a proof: the role is not converged while one of its URLs does not answer 2xx or 3xx
-    (or lacks its C(contains) text), whatever the record says.
+  - "A URL is also a proof: the role is not converged while one of its URLs does not answer 2xx or 3xx
+    (or lacks its C(contains) text), whatever the record says."
   - When the role is not converged, the record is removed before the role runs, so a run that fails
     half-way leaves none and the next run goes through the role again.
-  - The record is C(<path>/<role>.json), readable by root only. It is bookkeeping: writing it never
-    reports a change.
+  - "The record is C(<path>/<role>.json), readable by root only. It is bookkeeping: writing it never
+    reports a change."
 author:
   - hpcdl.gpu maintainers (!UNKNOWN)
 attributes:
@@ -41,6 +41,7 @@ attributes:
       would change); asked anyway, it answers and writes or removes nothing.
   diff_mode:
     support: none
+    description: It returns no diff; RV(reasons) says what differs.
 options:
   role:
     description: The role's name (the record's file name), for example V(docker).
@@ -62,11 +63,14 @@ options:
     default: {}
   manages:
     description:
-      - What the role changes on the host. Keys V(files) (paths or globs; a link's target, a folder's list
-        of names, a file's sha256), V(packages) (names), V(services) (systemd units; V(.service) is added to
-        a name without a dot), V(containers) (Docker container names), V(images) (Docker image names),
-        V(iptables) (comment tags: the live rules that carry one, from one C(iptables-save)), V(urls) (URLs, or
-        dicts with C(url), C(contains) and C(status), asked from the host with every proxy off).
+      - "What the role changes on the host. V(files): paths or globs (a link's target, a folder's list of
+        names, a file's sha256), or dicts with C(path) and C(keys) for a JSON file that other roles write
+        too (the digest covers those top-level keys only, so that another role's keys in the same file
+        do not count as drift)."
+      - "V(packages): names. V(services): systemd units (V(.service) is added to a name without a dot).
+        V(containers): Docker container names. V(images): Docker image names."
+      - "V(iptables): comment tags (the live rules that carry one, from one C(iptables-save)). V(urls):
+        URLs, or dicts with C(url), C(contains) and C(status), asked from the host with every proxy off."
     type: dict
     default: {}
   facts:
@@ -88,7 +92,7 @@ options:
     type: bool
     default: false
 notes:
-  - Standard library only on the target; runs on Python 2.7 and 3.6+.
+  - Nothing beyond Python's standard library and Ansible's own on the target; runs on Python 2.7 and 3.6+.
   - Something a role changes but does not list in O(manages) is not watched between runs; turn the skip
     off for a run with the role's C(<role>_converged_skip=false) (or C(hpcdl_converged_skip=false) for
     every role) and the role goes through every task.

@@ -93,6 +93,10 @@ FIRST_STEP = frozenset({"Gather the facts the role needs", "Load the values for 
                         "Point the package manager at the cache"
                         " (every step, as something it reads or manages changed)"})
 OS_CHECK = "Check that this OS is one the role has values for"
+# The last steps of every role: its handlers run, then the record of a run that went through (skipped
+# whenever the check was, as with --tags or in check mode). Neither changes what the role manages.
+LAST_STEPS = frozenset({"Run the handlers now",
+                        "Record that the role converged on this host (its next run skips it while nothing changes)"})
 
 
 def cache_probe(role):

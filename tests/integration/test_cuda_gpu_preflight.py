@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from check_play import BIN, assert_refused, role_play, run_check_play, task_names
+from check_play import BIN, FIRST_STEP, LAST_STEPS, assert_refused, role_play, run_check_play, task_names
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = ROOT / "tests" / "unit" / "fixtures" / "cuda_compat" / "hosts"
@@ -98,8 +98,7 @@ def test_h200_gets_the_open_module_and_the_fabric_manager_verdict(tmp_path):
     print(*found, plan, sep="\n")
     assert set(task_names("cuda", proc.stdout)) - {"Validating arguments against arg spec 'main' - Install or "
                                                    "upgrade CUDA from NVIDIA's repository (or a mirror) and act on a "
-                                                   "driver/library mismatch"} <= READ_ONLY | {
-        "Gather the facts the role needs", "Load the values for this OS"}
+                                                   "driver/library mismatch"} <= READ_ONLY | FIRST_STEP | LAST_STEPS
 
 
 def test_m40_gets_the_proprietary_module_on_r580(tmp_path):

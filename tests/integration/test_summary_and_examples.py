@@ -178,6 +178,31 @@ def test_summary_names_every_node_and_a_node_that_failed_with_its_error(tmp_path
     assert TOKEN not in stdout
 
 
+def test_a_run_limited_to_a_node_names_its_url_through_the_jump_host(tmp_path, jupyter_port):
+    """`reprovision.yml -l gpu1` runs no play on the jump host: the node's own summary asks its route
+    through the jump host's Tengine, from the controller, and names the URL; a node whose notebook does
+    not answer there is said to be unreachable, with the answer it got."""
+    bindir = write_inventory(tmp_path, jupyter_port, {"jupyter_token": TOKEN, "jupyter_container_name": CONTAINER},
+                             more_gpus=["gpu2"])
+    base = f"http://127.0.0.1:{jupyter_port}"
+    stdout = run_summary(tmp_path, bindir, "-l", "gpu1", recap={"gpu1": (0, 0, 0)})
+    gpu = summary_lines(stdout, "gpu1")
+    assert (f"gpu1: Jupyter 2.99.0 answers at {base}/gpu1/ (through the jump host's Tengine); log in with the "
+            "token in gpu1's jupyter_token (not printed here)") in gpu, gpu
+    assert TOKEN not in stdout
+    # The same route asked of a port where nothing listens: named, with why.
+    inventory = yaml.safe_load((tmp_path / "inventory.yml").read_text())
+    inventory["all"]["children"]["jump_hosts"]["hosts"]["jump"]["tengine_listen_port"] = 9
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    gpu = summary_lines(run_summary(tmp_path, bindir, "-l", "gpu2", recap={"gpu2": (0, 0, 0)}), "gpu2")
+    refused = "gpu2: no notebook answers at http://127.0.0.1:9/gpu2/ through the jump host's Tengine ("
+    assert any(line.startswith(refused) for line in gpu), gpu
+    print(*[line for line in gpu if "Tengine" in line], sep="\n")
+    # With the jump host in the run, its summary says it, and the node's does not repeat it.
+    stdout = run_summary(tmp_path, bindir, "-l", "jump:gpu1")
+    assert not [line for line in summary_lines(stdout, "gpu1") if "through the jump host's Tengine" in line]
+
+
 def test_summary_says_when_the_token_is_missing(tmp_path, jupyter_port):
     bindir = write_inventory(tmp_path, jupyter_port, {"jupyter_container_name": CONTAINER})
     jump = summary_lines(run_summary(tmp_path, bindir), "jump")

@@ -210,6 +210,10 @@ def test_a_wiped_node_comes_back_from_the_warm_cache_with_one_command():
     assert token() == same_token
     assert status(f"{url}?token={same_token}") == 200
     assert status(url) == 403
+    # And the run's own summary says so, though no jump host was in it.
+    flat = " ".join(out.split())
+    assert re.search(rf"{GPU}: Jupyter \S+ answers at http://{re.escape(JUMP_IP)}:8888/{GPU}/ "
+                     r"\(through the jump host's Tengine\)", flat), out[-4000:]
 
 
 def test_a_corrupt_cached_file_is_named_evicted_and_replaced():

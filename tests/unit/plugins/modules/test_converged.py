@@ -109,6 +109,26 @@ def test_globs_links_and_folders(tmp_path):
     assert utils.files_state(str(folder)).startswith("folder:")
 
 
+def test_a_shared_json_file_is_watched_by_the_keys_the_role_sets(run, tmp_path):
+    # docker and nvidia_docker both write daemon.json: each watches its own keys only.
+    daemon = tmp_path / "daemon.json"
+    runtimes = {"nvidia": {"path": "nvidia-container-runtime"}}
+    daemon.write_text(json.dumps({"log-driver": "json-file", "runtimes": runtimes}))
+    docker = {"files": [{"path": str(daemon), "keys": ["log-driver", "data-root"]}]}
+    before = utils.current_state(docker, None)[f"file:{daemon}"]
+    assert before.startswith("json:")
+    daemon.write_text(json.dumps({"log-driver": "json-file"}))  # another role's key went
+    assert utils.current_state(docker, None)[f"file:{daemon}"] == before
+    daemon.write_text(json.dumps({"log-driver": "json-file", "data-root": "/data/docker"}))  # a key of its own came
+    assert utils.current_state(docker, None)[f"file:{daemon}"] != before
+    daemon.write_text("{not json")
+    assert utils.json_keys_state(str(daemon), ["log-driver"]) == "unreadable: not JSON"
+    assert utils.json_keys_state(str(tmp_path / "none.json"), ["log-driver"]) == "absent"
+    done = run(role="docker", manages={"files": [{"path": str(daemon), "keys": "log-driver"}]})
+    assert done.failed and "give a list of top-level JSON keys" in done.result["msg"]
+    print(done.result["msg"])
+
+
 def fake_commands(outputs):
     calls = []
 
@@ -195,7 +215,7 @@ def test_iptables_rules_are_read_by_their_tag_in_one_call():
     assert before["hpcdl-tengine"].startswith("1 rules:") and before["hpcdl-vpn"].startswith("1 rules:")
     assert before["hpcdl-cache"].startswith("0 rules:")
     # A rule deleted by hand is a difference; the untagged rule is not watched.
-    run_command, _ = fake_commands({"/usr/sbin/iptables-save": (0, save.replace("--comment hpcdl-tengine", "x"), "")})
+    run_command = fake_commands({"/usr/sbin/iptables-save": (0, save.replace("--comment hpcdl-tengine", "x"), "")})[0]
     after = utils.iptables_states(["hpcdl-tengine"], run_command, "/usr/sbin/iptables-save")
     assert after["hpcdl-tengine"] != before["hpcdl-tengine"]
     assert utils.iptables_states(["hpcdl-vpn"], run_command, None) == {"hpcdl-vpn": "absent"}
