@@ -23,6 +23,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 
 from ansible.module_utils.six import string_types
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
@@ -65,12 +66,7 @@ def check_manages(manages):
             raise ConvergedError('manages.%s must be a list, not %r.' % (kind, items))
         for item in items:
             if kind == 'files' and isinstance(item, dict):
-                keys = item.get('keys')
-                if not item.get('path') or not isinstance(item['path'], string_types):
-                    raise ConvergedError('manages.files has an entry without path: %r.' % (item,))
-                if not isinstance(keys, list) or not all(isinstance(key, string_types) for key in keys):
-                    raise ConvergedError('manages.files has keys %r for %s: give a list of top-level JSON keys.'
-                                         % (keys, item['path']))
+                check_file_entry(item)
                 continue
             if kind == 'urls' and isinstance(item, dict):
                 if not item.get('url'):
@@ -85,6 +81,28 @@ def check_manages(manages):
                 raise ConvergedError('manages.%s has %r, not a non-empty string.' % (kind, item))
         clean[kind] = items
     return clean
+
+
+def check_file_entry(item):
+    """A files entry given as a dict: {path, keys} (a JSON file's top-level keys) or {path, lines} (a regular
+    expression: the lines that match it, in every file the path or glob names; path may be a list)."""
+    path = item.get('path')
+    paths = path if isinstance(path, list) and 'lines' in item else [path]
+    if not path or not all(isinstance(one, string_types) and one for one in paths):
+        raise ConvergedError('manages.files has an entry without path: %r.' % (item,))
+    if ('keys' in item) == ('lines' in item):
+        raise ConvergedError('manages.files has %r for %s: give either keys (JSON keys) or lines (a regular '
+                             'expression).' % (item, path))
+    if 'keys' in item:
+        keys = item['keys']
+        if not isinstance(keys, list) or not all(isinstance(key, string_types) for key in keys):
+            raise ConvergedError('manages.files has keys %r for %s: give a list of top-level JSON keys.' % (keys, path))
+        return
+    try:
+        re.compile(item['lines'])
+    except (re.error, TypeError) as error:
+        raise ConvergedError('manages.files has lines %r for %s, not a regular expression: %s.'  # noqa: B904 (2.7)
+                             % (item['lines'], path, error))
 
 
 def file_state(path):
@@ -180,6 +198,28 @@ def json_keys_state(path, keys):
     return 'json:' + hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
+def lines_state(pattern, regex):
+    """A digest of the lines that match regex in each file of the path or glob, with their file's name, for
+    a role that owns some lines of files other roles write (files without such a line do not count);
+    'lines:<count>:<digest>'."""
+    matcher = re.compile(regex)
+    paths = sorted(glob.glob(pattern)) if any(char in pattern for char in GLOB) else [pattern]
+    digest = hashlib.sha256()
+    count = 0
+    for path in paths:
+        if os.path.isdir(path) or not os.path.lexists(path):
+            continue
+        try:
+            with open(path, 'rb') as handle:
+                found = [line for line in handle.read().decode('utf-8', 'replace').splitlines() if matcher.search(line)]
+        except (IOError, OSError) as error:
+            found = ['unreadable: %s' % (getattr(error, 'strerror', None) or error)]
+        for line in found:
+            digest.update(('%s\0%s\0' % (path, line)).encode('utf-8'))
+        count += len(found)
+    return 'lines:%d:%s' % (count, digest.hexdigest())
+
+
 def files_state(pattern):
     """file_state of a path; for a glob, one digest over every match's name and state ('no match' when none)."""
     if not any(char in pattern for char in GLOB):
@@ -269,8 +309,11 @@ def current_state(manages, run_command, bins=None, opener=None):
     pkg_mgr, docker, iptables_save = bins.get('pkg_mgr') or 'dpkg', bins.get('docker'), bins.get('iptables_save')
     state = {}
     for entry in manages.get('files', []):
-        if isinstance(entry, dict):
+        if isinstance(entry, dict) and 'keys' in entry:
             state['file:' + entry['path']] = json_keys_state(entry['path'], entry['keys'])
+        elif isinstance(entry, dict):
+            for path in entry['path'] if isinstance(entry['path'], list) else [entry['path']]:
+                state['file:' + path] = lines_state(path, entry['lines'])
         else:
             state['file:' + entry] = files_state(entry)
     for name, value in package_states(manages.get('packages', []), run_command, pkg_mgr).items():
@@ -365,7 +408,8 @@ def snapshot(path, run_command, bins=None, opener=None):
 
 
 def _short(value):
-    return value[:19] if value.startswith(('sha256:', 'folder:', 'files:', 'json:')) or ' rules:' in value else value
+    digests = ('sha256:', 'folder:', 'files:', 'json:', 'lines:')
+    return value[:19] if value.startswith(digests) or ' rules:' in value else value
 
 
 def record_path(path, role):

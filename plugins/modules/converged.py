@@ -64,9 +64,10 @@ options:
   manages:
     description:
       - "What the role changes on the host. V(files): paths or globs (a link's target, a folder's list of
-        names, a file's sha256), or dicts with C(path) and C(keys) for a JSON file that other roles write
-        too (the digest covers those top-level keys only, so that another role's keys in the same file
-        do not count as drift)."
+        names, a file's sha256); for files that other roles write too, dicts with C(path) and either
+        C(keys) (a JSON file's top-level keys this role sets) or C(lines) (a regular expression: the lines
+        this role owns, in every file of the path or glob; C(path) may then be a list), so that another
+        role's part of the same files does not count as drift."
       - "V(packages): names. V(services): systemd units (V(.service) is added to a name without a dot).
         V(containers): Docker container names. V(images): Docker image names."
       - "V(iptables): comment tags (the live rules that carry one, from one C(iptables-save)). V(urls):

@@ -129,6 +129,30 @@ def test_a_shared_json_file_is_watched_by_the_keys_the_role_sets(run, tmp_path):
     print(done.result["msg"])
 
 
+def test_shared_files_are_watched_by_the_lines_the_role_owns(run, tmp_path):
+    # proxy_unset watches the proxy lines of /etc/profile.d/*.sh, where cuda writes cuda.sh afterwards.
+    folder = tmp_path / "profile.d"
+    folder.mkdir()
+    (folder / "locale.sh").write_text("export LANG=C.UTF-8\n")
+    watched = {"files": [{"path": str(folder / "*.sh"), "lines": "(?i)(proxy|http_proxy)"}]}
+    key = f"file:{folder / '*.sh'}"
+    before = utils.current_state(watched, None)[key]
+    assert before.startswith("lines:0:")
+    (folder / "cuda.sh").write_text("export PATH=/usr/local/cuda/bin:$PATH\n")  # another role's file
+    assert utils.current_state(watched, None)[key] == before
+    (folder / "cuda.sh").write_text("export PATH=/usr/local/cuda/bin:$PATH\nexport HTTP_PROXY=http://old:3128\n")
+    after = utils.current_state(watched, None)[key]
+    assert after.startswith("lines:1:") and after != before  # a proxy line put back
+    assert utils.lines_state(str(tmp_path / "none.conf"), "proxy") == before  # a missing file holds no line
+    several = utils.current_state({"files": [{"path": [str(folder / "*.sh"), "/none/x"], "lines": "proxy"}]}, None)
+    assert set(several) == {key, "file:/none/x"}
+    done = run(role="proxy_unset", manages={"files": [{"path": str(folder / "*.sh"), "lines": "(unclosed"}]})
+    assert done.failed and "not a regular expression" in done.result["msg"]
+    done = run(role="proxy_unset", manages={"files": [{"path": str(folder / "*.sh")}]})
+    assert done.failed and "give either keys (JSON keys) or lines (a regular expression)" in done.result["msg"]
+    print(done.result["msg"])
+
+
 def fake_commands(outputs):
     calls = []
 
