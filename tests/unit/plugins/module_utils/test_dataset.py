@@ -49,9 +49,18 @@ def upstream(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
-    def entries():
+    def entries(at_least=0, last=None):
+        """The log's entries. The server writes an entry once the response is sent (it logs the bytes
+        really sent), so the client may be done before its entry is there: wait (up to 10 s) for
+        at_least entries, and for the last one to have the items of `last`."""
         log = Path(server.log)
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        deadline = time.monotonic() + 10
+        while True:
+            found = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+            done = len(found) >= at_least and (not last or (found and last.items() <= found[-1].items()))
+            if done or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
     yield f"http://127.0.0.1:{server.server_address[1]}", control, entries
     server.shutdown()
@@ -107,7 +116,7 @@ def test_a_download_is_verified_recorded_and_not_repeated(tmp_path, upstream):
     assert not Path(result["partial"]).exists()
     again = dataset.fetch(params, False, Host())
     assert again["changed"] is False and again["state"] == "present" and again["bytes"] == 0
-    assert len(entries()) == 1  # the second run asked the upstream nothing
+    assert len(entries(at_least=1)) == 1  # the second run asked the upstream nothing
 
 
 @needs_curl
@@ -129,7 +138,8 @@ def test_a_cut_download_keeps_its_partial_file_and_the_next_run_resumes_it(tmp_p
     result = dataset.fetch(params, False, Host())
     assert result["state"] == "resumed" and result["resumed_from"] == kept
     assert result["bytes"] == len(DATA) - kept
-    assert entries()[-1]["range"] == f"bytes={kept}-" and entries()[-1]["bytes"] == len(DATA) - kept
+    resumed = entries(last={"range": f"bytes={kept}-"})[-1]
+    assert resumed["range"] == f"bytes={kept}-" and resumed["bytes"] == len(DATA) - kept
     assert dataset.sha256_file(params["path"]) == SHA
 
 
@@ -154,7 +164,7 @@ def test_a_missing_file_fails_after_the_retries_and_leaves_nothing(tmp_path, ups
         dataset.fetch(params, False, Host())
     assert "failed after 3 attempt(s)" in missing.value.args[0] and "404" in missing.value.args[0]
     assert "Nothing was kept." in missing.value.args[0]
-    assert len(entries()) == 3
+    assert len(entries(at_least=3)) == 3
 
 
 @needs_curl
@@ -176,7 +186,8 @@ def test_aria2c_resumes_a_cut_download(tmp_path, upstream):
     (control / "down").unlink()
     result = dataset.fetch(params, False, Host())
     assert result["state"] == "resumed" and 0 < result["resumed_from"] < len(DATA)
-    assert entries()[-1]["status"] == 206 and entries()[-1]["bytes"] < len(DATA)
+    resumed = entries(last={"status": 206})[-1]
+    assert resumed["status"] == 206 and resumed["bytes"] < len(DATA)
     assert dataset.sha256_file(params["path"]) == SHA
     assert not Path(result["partial"] + ".aria2").exists()
 
