@@ -87,9 +87,11 @@ def check_file_entry(item):
     """A files entry given as a dict: {path, keys} (a JSON file's top-level keys) or {path, lines} (a regular
     expression: the lines that match it, in every file the path or glob names; path may be a list)."""
     path = item.get('path')
-    paths = path if isinstance(path, list) and 'lines' in item else [path]
+    paths = path if isinstance(path, list) else [path]
     if not path or not all(isinstance(one, string_types) and one for one in paths):
         raise ConvergedError('manages.files has an entry without path: %r.' % (item,))
+    if isinstance(path, list) and 'keys' in item:
+        raise ConvergedError('manages.files has keys for %r: a keys entry names one JSON file.' % (path,))
     if ('keys' in item) == ('lines' in item):
         raise ConvergedError('manages.files has %r for %s: give either keys (JSON keys) or lines (a regular '
                              'expression).' % (item, path))
@@ -105,6 +107,17 @@ def check_file_entry(item):
                              % (item['lines'], path, error))
 
 
+def unreadable(path, error):
+    """The state of a path that could not be read: 'absent' when nothing is there, else 'unreadable: <why>'."""
+    if not os.path.lexists(path):
+        return ABSENT
+    return 'unreadable: %s' % (getattr(error, 'strerror', None) or error)
+
+
+def is_glob(pattern):
+    return any(char in pattern for char in GLOB)
+
+
 def file_state(path):
     """A link's target, a folder's name list, a file's sha256; 'absent', or 'unreadable: <error>'."""
     if os.path.islink(path):
@@ -113,16 +126,14 @@ def file_state(path):
         try:
             return 'folder:' + hashlib.sha256('\0'.join(sorted(os.listdir(path))).encode('utf-8')).hexdigest()
         except (IOError, OSError) as error:
-            return 'unreadable: %s' % (getattr(error, 'strerror', None) or error)
+            return unreadable(path, error)
     digest = hashlib.sha256()
     try:
         with open(path, 'rb') as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b''):
                 digest.update(chunk)
     except (IOError, OSError) as error:
-        if not os.path.lexists(path):
-            return ABSENT
-        return 'unreadable: %s' % (getattr(error, 'strerror', None) or error)
+        return unreadable(path, error)
     return 'sha256:' + digest.hexdigest()
 
 
@@ -188,9 +199,7 @@ def json_keys_state(path, keys):
     except ValueError:
         return 'unreadable: not JSON'
     except (IOError, OSError) as error:
-        if not os.path.lexists(path):
-            return ABSENT
-        return 'unreadable: %s' % (getattr(error, 'strerror', None) or error)
+        return unreadable(path, error)
     if not isinstance(data, dict):
         return 'unreadable: not a JSON object'
     picked = dict((key, data[key]) for key in keys if key in data)
@@ -203,7 +212,7 @@ def lines_state(pattern, regex):
     a role that owns some lines of files other roles write (files without such a line do not count);
     'lines:<count>:<digest>'."""
     matcher = re.compile(regex)
-    paths = sorted(glob.glob(pattern)) if any(char in pattern for char in GLOB) else [pattern]
+    paths = sorted(glob.glob(pattern)) if is_glob(pattern) else [pattern]
     digest = hashlib.sha256()
     count = 0
     for path in paths:
@@ -213,7 +222,7 @@ def lines_state(pattern, regex):
             with open(path, 'rb') as handle:
                 found = [line for line in handle.read().decode('utf-8', 'replace').splitlines() if matcher.search(line)]
         except (IOError, OSError) as error:
-            found = ['unreadable: %s' % (getattr(error, 'strerror', None) or error)]
+            found = [unreadable(path, error)]
         for line in found:
             digest.update(('%s\0%s\0' % (path, line)).encode('utf-8'))
         count += len(found)
@@ -222,7 +231,7 @@ def lines_state(pattern, regex):
 
 def files_state(pattern):
     """file_state of a path; for a glob, one digest over every match's name and state ('no match' when none)."""
-    if not any(char in pattern for char in GLOB):
+    if not is_glob(pattern):
         return file_state(pattern)
     matches = sorted(glob.glob(pattern))
     if not matches:

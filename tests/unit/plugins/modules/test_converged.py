@@ -126,6 +126,8 @@ def test_a_shared_json_file_is_watched_by_the_keys_the_role_sets(run, tmp_path):
     assert utils.json_keys_state(str(tmp_path / "none.json"), ["log-driver"]) == "absent"
     done = run(role="docker", manages={"files": [{"path": str(daemon), "keys": "log-driver"}]})
     assert done.failed and "give a list of top-level JSON keys" in done.result["msg"]
+    done = run(role="docker", manages={"files": [{"path": [str(daemon), "/etc/x.json"], "keys": ["log-driver"]}]})
+    assert done.failed and "a keys entry names one JSON file" in done.result["msg"]
     print(done.result["msg"])
 
 
