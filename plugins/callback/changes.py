@@ -27,6 +27,9 @@ description:
     C(its output is hidden (no_log)) for a task with C(no_log), after its list. The same is recorded
     on the host, while the run goes on, as the variable C(hpcdl_failed) (C(task), C(msg), C(unreachable)),
     which playbooks/summary.yml prints for every node that failed earlier in the run.
+  - Each host that ran a task also gets the variable C(hpcdl_changed), C(false) until a task changes
+    something there, then C(true). playbooks/summary.yml reads it to gather a host's facts again only
+    where something changed (without this callback, it gathers them on every host).
   - It prints besides the stdout callback (it is not one); enable it with O(ignore:callbacks_enabled).
     Where the stdout callback writes a machine-readable document (C(json), C(jsonl), such as
     C(ansible.posix.json)), it prints nothing, so that the document stays whole.
@@ -62,6 +65,8 @@ from ansible.plugins.callback import CallbackBase  # noqa: E402
 
 # The variable each failed host gets (read by playbooks/summary.yml), and how much of a message is kept.
 FAILURE_VARIABLE = 'hpcdl_failed'
+# The variable each host that ran a task gets: whether a task changed something there in this run.
+CHANGED_VARIABLE = 'hpcdl_changed'
 MESSAGE_LIMIT = 300
 
 
@@ -92,6 +97,8 @@ class CallbackModule(CallbackBase):
         # manager, to record it on the host as hpcdl_failed for the summary
         self._failures = {}
         self._variable_manager = None
+        # host -> the hpcdl_changed value recorded on it (set again only when it turns true)
+        self._changed_flags = {}
 
     # What each task is called: the name the TASK / RUNNING HANDLER banner showed (already on
     # the screen, so nothing new is disclosed), else the task's own.
@@ -124,7 +131,10 @@ class CallbackModule(CallbackBase):
         host = _attr(result, 'host')
         # Only the `changed` flag is read from the result; nothing else of it is kept.
         data = _attr(result, 'result') or {}
-        if not data.get('changed', False) or task is None or host is None:
+        if task is None or host is None:
+            return
+        self._flag(host.get_name(), bool(data.get('changed', False)))
+        if not data.get('changed', False):
             return
         hostname = host.get_name()
         label, key = self._label(task)
@@ -132,6 +142,18 @@ class CallbackModule(CallbackBase):
         entry = entries.setdefault(key, [label, 0, ''])
         entry[1] += 1
         entry[2] = entry[2] or failed
+
+    def _set_fact(self, hostname, facts):
+        if self._variable_manager is not None:
+            with contextlib.suppress(Exception):
+                self._variable_manager.set_nonpersistent_facts(hostname, facts)
+
+    def _flag(self, hostname, changed):
+        """Record hpcdl_changed on the host: false at its first result, true from its first change on."""
+        before = self._changed_flags.get(hostname)
+        if before is None or (changed and not before):
+            self._changed_flags[hostname] = changed
+            self._set_fact(hostname, {CHANGED_VARIABLE: changed})
 
     def _failure(self, result, unreachable=False):
         """Remember the task and message of a failure (the last one per host), and record it on the host."""
@@ -150,10 +172,7 @@ class CallbackModule(CallbackBase):
                 message = message[:MESSAGE_LIMIT - 3] + '...'
         hostname = host.get_name()
         self._failures[hostname] = (label, message, unreachable)
-        if self._variable_manager is not None:
-            with contextlib.suppress(Exception):
-                self._variable_manager.set_nonpersistent_facts(
-                    hostname, {FAILURE_VARIABLE: {'task': label, 'msg': message, 'unreachable': unreachable}})
+        self._set_fact(hostname, {FAILURE_VARIABLE: {'task': label, 'msg': message, 'unreachable': unreachable}})
 
     def v2_playbook_on_play_start(self, play):
         with contextlib.suppress(Exception):

@@ -82,7 +82,7 @@ def fact_cache(tmp_path, facts, host="localhost"):
 ARGSPEC_TASK = "Validating arguments against arg spec 'main'"
 # Every role opens with the same step (the internal role hpcdl.gpu.set_vars, tagged always), which
 # also stops on an OS the role has no values for: its task names, allowed before any refusal.
-FIRST_STEP = frozenset({"Gather the facts the role needs", "Load the values for this OS",
+FIRST_STEP = frozenset({"Gather the facts the role needs",
                         # then the converged check (skipped in check mode), the include of every other step,
                         # and the package facts read once per host (docs/CONTRIBUTING.md, "Converged roles")
                         "Ask whether the role is converged on this host",
@@ -92,7 +92,7 @@ FIRST_STEP = frozenset({"Gather the facts the role needs", "Load the values for 
                         "Ask whether the client is converged on this node",
                         "Point the package manager at the cache"
                         " (every step, as something it reads or manages changed)"})
-OS_CHECK = "Check that this OS is one the role has values for"
+OS_CHECK = "Load the values for this OS (and stop on an OS the role has none for)"
 # The last steps of every role: its handlers run, then the record of a run that went through (skipped
 # whenever the check was, as with --tags or in check mode). Neither changes what the role manages.
 LAST_STEPS = frozenset({"Run the handlers now",

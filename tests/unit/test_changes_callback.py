@@ -331,6 +331,9 @@ def test_a_failed_or_unreachable_host_is_named_with_its_task_and_message():
         "task": "hpcdl.gpu.docker : Install the Docker packages",
         "msg": "No package matching 'docker-ce' is available", "unreachable": False}
     assert variables.facts["gpu5"]["hpcdl_failed"]["unreachable"] is True
+    # and whether a task changed something there (the summary gathers facts again only where one did)
+    assert {host: facts["hpcdl_changed"] for host, facts in variables.facts.items() if "hpcdl_changed" in facts} == {
+        "gpu1": True, "gpu2": False, "gpu3": False, "gpu4": False}
 
 
 def test_the_message_of_a_no_log_failure_is_not_shown():
@@ -393,3 +396,45 @@ def test_playbook_run_names_the_failed_host_and_records_it(tmp_path):
                          "  ! failed at Break on one host: non-zero return code"], lines
     assert "two: nothing changed" in lines
     assert SECRET not in proc.stdout
+
+
+CHANGED_PLAY = """\
+- name: Change something on one host only
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Look at the host
+      ansible.builtin.command: "true"
+      changed_when: false
+    - name: Change something on one
+      ansible.builtin.command: "true"
+      changed_when: inventory_hostname == 'one'
+    - name: Look again
+      ansible.builtin.command: "true"
+      changed_when: false
+
+- name: Read what the callback recorded
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Show whether something changed here
+      ansible.builtin.debug:
+        msg: "{{ inventory_hostname }} changed={{ hpcdl_changed }}"
+"""
+
+
+def test_each_host_records_whether_something_changed_there(tmp_path):
+    """hpcdl_changed: true on the host where a task changed something, false where none did, for a
+    later play to read (playbooks/summary.yml gathers facts again only where it is true)."""
+    (tmp_path / "play.yml").write_text(CHANGED_PLAY)
+    (tmp_path / "hosts").write_text("one ansible_connection=local\ntwo ansible_connection=local\n")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_DEPRECATION_WARNINGS="false")
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "hosts", "play.yml",
+         "-e", f"ansible_python_interpreter={sys.executable}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"msg": "one changed=True"' in proc.stdout, proc.stdout
+    assert '"msg": "two changed=False"' in proc.stdout, proc.stdout
