@@ -172,6 +172,8 @@ def test_summary_names_every_node_and_a_node_that_failed_with_its_error(tmp_path
            "gpu2's jupyter_token (not printed here) (gpu2 failed in this run: see below)" in jump, jump
     assert any(line.startswith(f"gpu1: Jupyter 2.99.0 answers at {base}/gpu1/ ") for line in jump), jump
     assert "ok: [gpu2]" not in stdout
+    # gpu1 asked its own route (every node at once); the jump host asked only the failed node's
+    assert "(item=gpu2: " in stdout and "(item=gpu1: " not in stdout, stdout
     failed = summary_lines(stdout, "jump", task="Name the hosts that failed in this run, with their errors")
     assert failed == ["gpu2: FAILED in this run (a task failed) at Install the Docker packages: "
                       "No package matching 'docker-ce' is available"], failed
