@@ -379,16 +379,21 @@ FAILING_PLAY = f"""\
 """
 
 
-def test_playbook_run_names_the_failed_host_and_records_it(tmp_path):
-    (tmp_path / "play.yml").write_text(FAILING_PLAY)
+def run_on_two_local_hosts(tmp_path, play):
+    """ansible-playbook of `play` on the hosts one and two (local connections), with this callback enabled."""
+    (tmp_path / "play.yml").write_text(play)
     (tmp_path / "hosts").write_text("one ansible_connection=local\ntwo ansible_connection=local\n")
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes", ANSIBLE_STDOUT_CALLBACK="default",
                ANSIBLE_DEPRECATION_WARNINGS="false")
-    proc = subprocess.run(
+    return subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", "hosts", "play.yml",
          "-e", f"ansible_python_interpreter={sys.executable}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_playbook_run_names_the_failed_host_and_records_it(tmp_path):
+    proc = run_on_two_local_hosts(tmp_path, FAILING_PLAY)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "recorded: Break on one host / rc=True" in proc.stdout, proc.stdout
     lines = block(proc.stdout, "What changed in this run")
@@ -426,15 +431,7 @@ CHANGED_PLAY = """\
 def test_each_host_records_whether_something_changed_there(tmp_path):
     """hpcdl_changed: true on the host where a task changed something, false where none did, for a
     later play to read (playbooks/summary.yml gathers facts again only where it is true)."""
-    (tmp_path / "play.yml").write_text(CHANGED_PLAY)
-    (tmp_path / "hosts").write_text("one ansible_connection=local\ntwo ansible_connection=local\n")
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_CALLBACKS_ENABLED="hpcdl.gpu.changes", ANSIBLE_STDOUT_CALLBACK="default",
-               ANSIBLE_DEPRECATION_WARNINGS="false")
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "hosts", "play.yml",
-         "-e", f"ansible_python_interpreter={sys.executable}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = run_on_two_local_hosts(tmp_path, CHANGED_PLAY)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"msg": "one changed=True"' in proc.stdout, proc.stdout
     assert '"msg": "two changed=False"' in proc.stdout, proc.stdout
