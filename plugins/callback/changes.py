@@ -133,10 +133,11 @@ class CallbackModule(CallbackBase):
         data = _attr(result, 'result') or {}
         if task is None or host is None:
             return
-        self._flag(host.get_name(), bool(data.get('changed', False)))
-        if not data.get('changed', False):
-            return
         hostname = host.get_name()
+        changed = bool(data.get('changed', False))
+        self._flag(hostname, changed)
+        if not changed:
+            return
         label, key = self._label(task)
         entries = self._changes.setdefault(hostname, {})
         entry = entries.setdefault(key, [label, 0, ''])

@@ -108,6 +108,8 @@ def find(role, roles_path, facts):
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
+        # Its one option is read from kwargs, so that the lookup checks its call in its own words (and runs
+        # the same without the plugin loader, as the unit tests call it).
         unknown = sorted(set(kwargs) - {'roles_path'})
         if unknown:
             raise AnsibleLookupError('hpcdl.gpu.os_vars takes roles_path only, not %s' % ', '.join(unknown))
